@@ -1,0 +1,2 @@
+// Precompiled: libtorch headers cost ~30 s per translation unit otherwise.
+#include <torch/torch.h>

@@ -1,0 +1,144 @@
+// The one public header of the Slow-Fast engine. It includes no libtorch header, so callers
+// (the GStreamer element, tools) build without torch's include paths.
+//
+// Every function here reports failure by throwing slowfast::Error (never another type); callers
+// that must not let exceptions escape (GLib callbacks) catch slowfast::Error and std::exception.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace slowfast {
+
+// The single exception type of the API: a message that names the file, tensor or setting at fault.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Device { Auto, Cpu, Cuda };
+enum class DType { Auto, Float32, BFloat16 };
+
+const char* to_string(Device device);
+const char* to_string(DType dtype);
+
+enum class LogLevel { Debug, Info, Warning, Error };
+using LogCallback = std::function<void(LogLevel level, const std::string& message)>;
+// Routes the engine's log lines (default: warnings and errors to stderr). Thread-safe.
+void set_log_callback(LogCallback callback);
+
+struct LoadOptions {
+  std::string model_dir;  // Hugging Face layout: config.json, *.safetensors, tokenizer files
+  Device device = Device::Auto;
+  DType dtype = DType::Auto;  // Auto: bfloat16 on CUDA or a CPU with AVX512-BF16, else float32
+  int num_threads = 0;        // intra-op threads; 0 = leave libtorch's default
+};
+
+struct GenerationParams {
+  int max_new_tokens = 1024;
+  float temperature = 0.2f;  // 0 = greedy
+  float top_p = 1.0f;
+  int top_k = 0;  // 0 = off
+  float repetition_penalty = 1.0f;
+  uint64_t seed = 0;
+};
+
+// One RGB frame, 8 bits per channel, rows `stride` bytes apart. Not owned.
+struct FrameView {
+  const uint8_t* rgb = nullptr;
+  int width = 0;
+  int height = 0;
+  int stride = 0;
+};
+
+// A frame's spatially pooled visual tokens (spec section 5 step 1), computed once and reused by
+// every window that contains the frame. Cheap to copy (shared, immutable).
+class FrameFeatures {
+ public:
+  FrameFeatures();
+  ~FrameFeatures();
+  FrameFeatures(const FrameFeatures&);
+  FrameFeatures& operator=(const FrameFeatures&);
+  bool empty() const;
+  struct Impl;
+  explicit FrameFeatures(std::shared_ptr<const Impl> impl);
+  const std::shared_ptr<const Impl>& impl() const { return impl_; }
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
+
+struct ModelInfo {
+  std::string id;  // the checkpoint directory's name, or config "_name_or_path"
+  int image_size = 0;
+  int hidden_size = 0;
+  int num_layers = 0;
+  int tokens_per_frame = 0;  // pooled tokens per frame (81 for the release)
+  std::string device;        // "cpu" or "cuda"
+  std::string dtype;         // "float32" or "bfloat16"
+};
+
+// Returns true to stop generation; checked before every decode step.
+using AbortPredicate = std::function<bool()>;
+// Called with each piece of newly completed UTF-8 text as tokens are generated.
+using TokenCallback = std::function<void(const std::string& piece)>;
+
+struct Answer {
+  std::string text;                // special tokens skipped, surrounding whitespace stripped
+  std::vector<int64_t> input_ids;  // prompt ids, -200 at the image position
+  std::vector<int64_t> output_ids;
+  bool aborted = false;
+  double vision_seconds = 0;   // pooling into fast/slow tokens
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
+};
+
+// An immutable, shareable model: config, weights and tokenizer. Thread-safe for concurrent
+// encode_frames() and Session use.
+class Model {
+ public:
+  static std::shared_ptr<const Model> load(const LoadOptions& options);
+  ~Model();
+
+  const ModelInfo& info() const;
+
+  // Frames of any size -> one FrameFeatures each (preprocess, vision tower, projector, spatial
+  // pooling). Batched internally.
+  std::vector<FrameFeatures> encode_frames(const std::vector<FrameView>& frames) const;
+
+  // Text helpers for tools and tests.
+  std::vector<int64_t> tokenize(const std::string& text) const;
+  std::string detokenize(const std::vector<int64_t>& ids, bool skip_special = true) const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Per-request state (KV cache, cross-attention memory), reused across windows. One thread at a
+// time; create one per worker.
+class Session {
+ public:
+  explicit Session(std::shared_ptr<const Model> model);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Answers `question` about a window of frames (oldest first) with the qwen_1_5 chat template.
+  Answer answer(const std::vector<FrameFeatures>& window, const std::string& question,
+                const GenerationParams& params, const TokenCallback& on_token = nullptr,
+                const AbortPredicate& should_abort = nullptr);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace slowfast

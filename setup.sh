@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# gst-slowfast's one entry point for a fresh Debian 12 machine.
+#
+#   ./setup.sh          install what is missing (apt, idempotent, no prompts), configure, build
+#   ./setup.sh test     ... then run the whole test suite; last line: "N passed, N failed"
+#   ./setup.sh demo     ... then run the main job: a real pipeline through slowfastmllm
+#   ./setup.sh bench    ... then run the benchmarks (suite 'bench'; figures in the log)
+#
+# Environment: BUILD_DIR (default ./build), MESON_ARGS (extra `meson setup` arguments, e.g.
+# -Dlibtorch=/opt/libtorch for an official libtorch directory, CUDA or not).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+build=${BUILD_DIR:-$here/build}
+
+packages=(
+  # build
+  g++ meson ninja-build pkg-config libgtest-dev python3
+  # the engine; without libopenblas0-pthread libtorch falls back to the reference BLAS (~30x slower)
+  libtorch-dev libopenblas0-pthread nlohmann-json3-dev libpcre2-dev
+  # GStreamer 1.22: core, base (video, app), check, tools and the plugins the pipelines use
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+)
+
+install_missing() {
+  local missing=() p
+  for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$p")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "setup: all ${#packages[@]} packages present"
+    return
+  fi
+  echo "setup: installing ${missing[*]}"
+  local sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+configure_and_build() {
+  if [ ! -f "$build/build.ninja" ]; then
+    # shellcheck disable=SC2086
+    meson setup "$build" "$here" ${MESON_ARGS:-}
+  fi
+  meson compile -C "$build"
+}
+
+# Prints "N passed, N failed[, N skipped]" from meson's machine-readable log and fails when
+# anything failed or nothing ran.
+summarize_tests() {
+  python3 - "$build/meson-logs/testlog.json" <<'PY'
+import json, sys
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+failed = []
+with open(sys.argv[1]) as log:
+    for line in log:
+        t = json.loads(line)
+        r = t["result"]
+        if r in ("OK", "EXPECTEDFAIL"):
+            counts["passed"] += 1
+        elif r == "SKIP":
+            counts["skipped"] += 1
+        else:
+            counts["failed"] += 1
+            failed.append(f'{t["name"]} ({r})')
+for name in failed:
+    print(f"FAILED: {name}")
+print(f'{counts["passed"]} passed, {counts["failed"]} failed, {counts["skipped"]} skipped')
+sys.exit(1 if counts["failed"] or counts["passed"] == 0 else 0)
+PY
+}
+
+run_tests() {
+  local status=0
+  meson test -C "$build" --print-errorlogs "$@" || status=$?
+  summarize_tests || status=1
+  return $status
+}
+
+command=${1:-build}
+shift || true
+install_missing
+configure_and_build
+case "$command" in
+  build) ;;
+  test) run_tests "$@" ;;
+  bench) run_tests --suite bench "$@" ;;
+  demo) exec bash "$here/pipelines/demo.sh" "$@" ;;
+  *) echo "usage: $0 [build|test|demo|bench]" >&2; exit 2 ;;
+esac
