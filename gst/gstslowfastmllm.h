@@ -1,3 +1,6 @@
+/* slowfastmllm: answers a prompt about sliding windows of video frames with the Slow-Fast
+ * video MLLM. Video passes through untouched on `src`; answers go out on `text_src`, as bus
+ * messages and as GstSlowfastMeta on the video. See docs/element.md. */
 #pragma once
 
 #include <gst/gst.h>

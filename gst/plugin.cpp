@@ -1,11 +1,15 @@
 /* gst-slowfast: the slowfast plugin. */
 #include <gst/gst.h>
 
+#include "gstslowfastmeta_impl.h"
 #include "gstslowfastmllm.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
+  /* The meta's API type exists as soon as the plugin is loaded, so applications can look it up
+   * by name (gstslowfastmeta.h) before the first buffer carries one. */
+  gst_slowfast_meta_api_register ();
   return GST_ELEMENT_REGISTER (slowfastmllm, plugin);
 }
 

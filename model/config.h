@@ -45,8 +45,8 @@ struct Config {
   int64_t fast_token_spatial_stride = 1;
   int64_t fast_token_temporal_stride = 4;
   int64_t fast_token_temporal_sampling_stride = 1;
-  int64_t min_fast_frames = 16;
-  int64_t tokenizer_model_max_length = 4096;
+  int64_t min_fast_frames = 16;               // 1 when absent or null, as in the original
+  int64_t tokenizer_model_max_length = 4096;  // max_position_embeddings when absent
   std::string torch_dtype = "bfloat16";
 
   VisionConfig vision;

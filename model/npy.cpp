@@ -26,8 +26,8 @@ struct NpyDtype {
 
 // '|' marks byte-sized types, '<' little-endian ones; these are what NumPy itself writes.
 constexpr NpyDtype kDtypes[] = {
-    {"|u1", torch::kUInt8, 1}, {"|b1", torch::kBool, 1},   {"<i4", torch::kInt32, 4},
-    {"<i8", torch::kInt64, 8}, {"<f2", torch::kHalf, 2},   {"<f4", torch::kFloat32, 4},
+    {"|u1", torch::kUInt8, 1},   {"|b1", torch::kBool, 1}, {"<i4", torch::kInt32, 4},
+    {"<i8", torch::kInt64, 8},   {"<f2", torch::kHalf, 2}, {"<f4", torch::kFloat32, 4},
     {"<f8", torch::kFloat64, 8},
 };
 
@@ -173,8 +173,8 @@ torch::Tensor read_npy(const std::string& path) {
   const int major = preamble[kMagicSize];
   const int minor = preamble[kMagicSize + 1];
   if (major < 1 || major > 3 || minor != 0) {
-    throw Error("npy file " + path + ": unsupported format version " + std::to_string(major) +
-                "." + std::to_string(minor) + "; supported: 1.0, 2.0, 3.0");
+    throw Error("npy file " + path + ": unsupported format version " + std::to_string(major) + "." +
+                std::to_string(minor) + "; supported: 1.0, 2.0, 3.0");
   }
   // Version 1.0 stores the header length in 2 bytes, 2.0 and 3.0 in 4 (3.0 only adds UTF-8).
   const size_t length_bytes = major == 1 ? 2 : 4;
@@ -227,7 +227,8 @@ torch::Tensor read_npy(const std::string& path) {
   const std::vector<int64_t>& shape = *shape_it->second.tuple;
   uint64_t numel = 1;
   for (int64_t dim : shape) {
-    if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / 16 / static_cast<uint64_t>(dim)) {
+    if (dim != 0 &&
+        numel > std::numeric_limits<uint64_t>::max() / 16 / static_cast<uint64_t>(dim)) {
       throw Error("npy file " + path + ": shape too large: " + header);
     }
     numel *= static_cast<uint64_t>(dim);
@@ -250,8 +251,7 @@ torch::Tensor read_npy(const std::string& path) {
 
 void write_npy(const std::string& path, const torch::Tensor& tensor) {
   if (!tensor.device().is_cpu()) {
-    throw Error("write_npy " + path + ": tensor must be on the CPU, not " +
-                tensor.device().str());
+    throw Error("write_npy " + path + ": tensor must be on the CPU, not " + tensor.device().str());
   }
   const NpyDtype& dtype = dtype_for(tensor.scalar_type(), path);
   torch::Tensor data = tensor.contiguous();
@@ -263,9 +263,8 @@ void write_npy(const std::string& path, const torch::Tensor& tensor) {
     if (data.dim() == 1 || i + 1 < data.dim()) shape += data.dim() == 1 ? "," : ", ";
   }
   shape += ")";
-  std::string header =
-      std::string("{'descr': '") + dtype.descr + "', 'fortran_order': False, 'shape': " + shape +
-      ", }";
+  std::string header = std::string("{'descr': '") + dtype.descr +
+                       "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad with spaces and end with '\n' so magic + version + length + header is aligned.
   const size_t prefix = kMagicSize + 2 + 2;
   const size_t unpadded = prefix + header.size() + 1;

@@ -14,13 +14,13 @@
 namespace slowfast {
 
 struct TensorInfo {
-  std::string dtype;           // "F32", "F16" or "BF16"
+  std::string dtype;  // "F32", "F16" or "BF16"
   std::vector<int64_t> shape;
   uint64_t begin = 0, end = 0;  // byte range inside the data area
 };
 
 // One memory-mapped .safetensors file. Thread-safe after open().
-class SafetensorsFile {
+class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
  public:
   // Maps `path` and validates its header; throws slowfast::Error naming the file and problem.
   static std::shared_ptr<SafetensorsFile> open(const std::string& path);
@@ -36,6 +36,8 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
   std::string path_;
   void* map_ = nullptr;
   size_t map_size_ = 0;
@@ -63,5 +65,10 @@ class Checkpoint {
   std::string path_;
   std::map<std::string, std::shared_ptr<SafetensorsFile>> by_name_;
 };
+
+// Writes CPU tensors (F32, F16 or BF16) as one .safetensors file, the header padded with spaces so
+// the data area starts 8-byte aligned. For tests, tools and tiny checkpoints.
+void save_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace slowfast

@@ -107,8 +107,10 @@ class Model {
   const ModelInfo& info() const;
 
   // Frames of any size -> one FrameFeatures each (preprocess, vision tower, projector, spatial
-  // pooling). Batched internally.
-  std::vector<FrameFeatures> encode_frames(const std::vector<FrameView>& frames) const;
+  // pooling). Batched internally. A window of a single frame is answered as an image, from the
+  // frame's unpooled tokens: pass keep_unpooled = true for frames that may form such a window.
+  std::vector<FrameFeatures> encode_frames(const std::vector<FrameView>& frames,
+                                           bool keep_unpooled = false) const;
 
   // Text helpers for tools and tests.
   std::vector<int64_t> tokenize(const std::string& text) const;
@@ -136,8 +138,10 @@ class Session {
                 const GenerationParams& params, const TokenCallback& on_token = nullptr,
                 const AbortPredicate& should_abort = nullptr);
 
- private:
   struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
   std::unique_ptr<Impl> impl_;
 };
 

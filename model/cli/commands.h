@@ -15,4 +15,8 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+int run_run(int argc, char** argv);
+int run_tokenize(int argc, char** argv);
+int run_detokenize(int argc, char** argv);
+
 }  // namespace slowfast::cli

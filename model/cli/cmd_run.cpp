@@ -1,0 +1,153 @@
+// slowfast-cli run: answers a prompt about frames (.npy) or a video file, optionally dumping the
+// intermediate tensors other tools compare against the reference.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "cli/commands.h"
+#include "cli/video_decode.h"
+#include "engine.h"
+#include "npy.h"
+#include "slowfast.h"
+
+namespace slowfast::cli {
+namespace {
+
+constexpr int64_t kReferenceFrames = 64;
+constexpr const char* kDefaultPrompt = "Please describe this video in detail.";
+
+const char* const kUsage =
+    "usage: slowfast-cli run --model DIR (--frames FILE.npy | --video FILE) [--prompt TEXT]\n"
+    "         [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K]\n"
+    "         [--repetition-penalty R] [--seed S] [--dtype auto|float32|bfloat16]\n"
+    "         [--device auto|cpu|cuda] [--threads N] [--dump DIR]\n"
+    "  --frames   uint8 [T, H, W, 3] RGB frames, used as given\n"
+    "  --video    decoded with GStreamer; 64 frames sampled as linspace(0, n-1, 64)\n"
+    "  --temperature 0 is greedy decoding\n"
+    "  --dump     writes pixel_values.npy [T,3,S,S], vision_features.npy [T,N,H],\n"
+    "             fast_tokens.npy [F,H], slow_tokens.npy [M,H], prefill_logits.npy [V]\n"
+    "             (float32) and tokens.json {input_ids, output_ids, text}\n";
+
+struct RunOptions {
+  LoadOptions load;
+  GenerationParams generation;
+  std::string frames_path, video_path, prompt = kDefaultPrompt, dump_dir;
+};
+
+double parse_number(const std::string& flag, const std::string& value) {
+  char* end = nullptr;
+  const double number = std::strtod(value.c_str(), &end);
+  if (value.empty() || *end != '\0') throw Error(flag + " expects a number, got '" + value + "'");
+  return number;
+}
+
+RunOptions parse(int argc, char** argv) {
+  RunOptions options;
+  options.generation.max_new_tokens = 1024;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    if (i + 1 >= argc) throw Error(flag + " needs a value\n" + kUsage);
+    const std::string value = argv[++i];
+    if (flag == "--model") options.load.model_dir = value;
+    else if (flag == "--frames") options.frames_path = value;
+    else if (flag == "--video") options.video_path = value;
+    else if (flag == "--prompt") options.prompt = value;
+    else if (flag == "--dump") options.dump_dir = value;
+    else if (flag == "--max-new-tokens")
+      options.generation.max_new_tokens = static_cast<int>(parse_number(flag, value));
+    else if (flag == "--temperature")
+      options.generation.temperature = static_cast<float>(parse_number(flag, value));
+    else if (flag == "--top-p") options.generation.top_p = static_cast<float>(parse_number(flag, value));
+    else if (flag == "--top-k") options.generation.top_k = static_cast<int>(parse_number(flag, value));
+    else if (flag == "--repetition-penalty")
+      options.generation.repetition_penalty = static_cast<float>(parse_number(flag, value));
+    else if (flag == "--seed") options.generation.seed = static_cast<uint64_t>(parse_number(flag, value));
+    else if (flag == "--threads") options.load.num_threads = static_cast<int>(parse_number(flag, value));
+    else if (flag == "--dtype") {
+      if (value == "auto") options.load.dtype = DType::Auto;
+      else if (value == "float32") options.load.dtype = DType::Float32;
+      else if (value == "bfloat16") options.load.dtype = DType::BFloat16;
+      else throw Error("--dtype must be auto, float32 or bfloat16, got '" + value + "'");
+    } else if (flag == "--device") {
+      if (value == "auto") options.load.device = Device::Auto;
+      else if (value == "cpu") options.load.device = Device::Cpu;
+      else if (value == "cuda") options.load.device = Device::Cuda;
+      else throw Error("--device must be auto, cpu or cuda, got '" + value + "'");
+    } else {
+      throw Error("unknown option '" + flag + "'\n" + kUsage);
+    }
+  }
+  if (options.load.model_dir.empty()) throw Error(std::string("--model is required\n") + kUsage);
+  if (options.frames_path.empty() == options.video_path.empty()) {
+    throw Error(std::string("give exactly one of --frames and --video\n") + kUsage);
+  }
+  if (options.generation.max_new_tokens < 1) throw Error("--max-new-tokens must be at least 1");
+  return options;
+}
+
+torch::Tensor load_frames(const RunOptions& options) {
+  if (!options.video_path.empty()) return decode_video_frames(options.video_path, kReferenceFrames);
+  torch::Tensor frames = read_npy(options.frames_path);
+  if (frames.scalar_type() != torch::kUInt8 || frames.dim() != 4 || frames.size(3) != 3 ||
+      frames.size(0) < 1) {
+    throw Error("--frames '" + options.frames_path + "' must hold uint8 [T, H, W, 3] RGB frames, got " +
+                std::string(c10::toString(frames.scalar_type())) + " " +
+                c10::str(frames.sizes()));
+  }
+  return frames;
+}
+
+void dump_tensor(const std::string& dir, const std::string& name, const torch::Tensor& tensor) {
+  write_npy((std::filesystem::path(dir) / name).string(),
+            tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+}
+
+}  // namespace
+
+int run_run(int argc, char** argv) {
+  const RunOptions options = parse(argc, argv);
+  const torch::Tensor frames = load_frames(options);
+  auto model = Model::load(options.load);
+  Session session(model);
+
+  // The same path the element takes: per-frame features, then a window of them.
+  torch::NoGradGuard no_grad;
+  const torch::Tensor pixels = preprocess_frames_tensor(*model, frames);
+  const torch::Tensor features = vision_features(*model, pixels);
+  const bool single_frame = frames.size(0) == 1;
+  const std::vector<FrameFeatures> window = frame_features(*model, features, single_frame);
+
+  Trace trace;
+  const Answer answer = answer_with_trace(session, window, options.prompt, options.generation,
+                                          nullptr, nullptr, options.dump_dir.empty() ? nullptr : &trace);
+  std::cout << answer.text << std::endl;
+
+  if (!options.dump_dir.empty()) {
+    std::filesystem::create_directories(options.dump_dir);
+    dump_tensor(options.dump_dir, "pixel_values.npy", pixels);
+    dump_tensor(options.dump_dir, "vision_features.npy", features);
+    dump_tensor(options.dump_dir, "fast_tokens.npy", trace.fast_tokens);
+    dump_tensor(options.dump_dir, "slow_tokens.npy", trace.slow_tokens);
+    dump_tensor(options.dump_dir, "prefill_logits.npy", trace.prefill_logits);
+    nlohmann::json tokens = {{"input_ids", answer.input_ids},
+                             {"output_ids", answer.output_ids},
+                             // As the reference decodes: special tokens skipped, nothing stripped.
+                             {"text", model->detokenize(answer.output_ids, true)}};
+    const auto path = std::filesystem::path(options.dump_dir) / "tokens.json";
+    std::ofstream out(path);
+    out << tokens.dump() << "\n";
+    if (!out) throw Error("cannot write " + path.string());
+  }
+  return 0;
+}
+
+}  // namespace slowfast::cli

@@ -1,0 +1,317 @@
+// The public API (slowfast.h) over the engine's layers: loading, per-frame encoding, answering.
+#include "engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+
+#include "chat_template.h"
+#include "config.h"
+#include "device.h"
+#include "log.h"
+#include "safetensors.h"
+#include "slowfast_model.h"
+#include "text/generate.h"
+#include "tokenizer.h"
+#include "vision/pooling.h"
+#include "vision/preprocess.h"
+#include "weights.h"
+
+namespace slowfast {
+namespace {
+
+namespace fs = std::filesystem;
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Frames encoded per vision-tower call: bounds the activations of the 576 px tower.
+constexpr size_t kVisionBatch = 8;
+
+std::string strip(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\n\r\f\v");
+  if (first == std::string::npos) return "";
+  const auto last = text.find_last_not_of(" \t\n\r\f\v");
+  return text.substr(first, last - first + 1);
+}
+
+}  // namespace
+
+// ---- Model ----------------------------------------------------------------------------------
+
+struct Model::Impl {
+  Config config;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  // Forward passes are not const in libtorch; the weights never change after load().
+  mutable SlowFastForCausalLM net{nullptr};
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat32;
+  ModelInfo info;
+  std::vector<int64_t> stop_ids;
+  int64_t vocab_limit = 0;
+  // The module tree is shared by every Session; the vision tower and the decoder hold no
+  // per-request state, but libtorch modules are not documented as re-entrant, so forward passes
+  // of one model are serialised.
+  mutable std::mutex forward_mutex;
+};
+
+FrameFeatures::FrameFeatures() = default;
+FrameFeatures::~FrameFeatures() = default;
+FrameFeatures::FrameFeatures(const FrameFeatures&) = default;
+FrameFeatures& FrameFeatures::operator=(const FrameFeatures&) = default;
+FrameFeatures::FrameFeatures(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+bool FrameFeatures::empty() const { return !impl_ || !impl_->pooled.defined(); }
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+const ModelInfo& Model::info() const { return impl_->info; }
+
+std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
+  try {
+    const fs::path dir(options.model_dir);
+    if (!fs::is_directory(dir)) {
+      throw Error("model directory '" + options.model_dir + "' does not exist or is not a directory");
+    }
+    if (options.num_threads > 0) torch::set_num_threads(options.num_threads);
+    auto impl = std::make_unique<Impl>();
+    impl->config = load_config((dir / "config.json").string());
+    if (fs::exists(dir / "generation_config.json")) {
+      merge_generation_config(impl->config, (dir / "generation_config.json").string());
+    }
+    impl->tokenizer = Tokenizer::load(options.model_dir);
+    impl->device = resolve_device(options.device);
+    impl->dtype = resolve_dtype(options.dtype, impl->device);
+
+    // The original shrinks the embedding matrix to the tokenizer's length before generating:
+    // ids at or beyond it are never produced.
+    impl->vocab_limit = std::min<int64_t>(impl->tokenizer->size(), impl->config.vocab_size);
+    impl->stop_ids = impl->config.eos_token_ids;
+    for (const char* token : {"<|im_end|>", "<|endoftext|>"}) {
+      if (auto id = impl->tokenizer->find_id(token)) impl->stop_ids.push_back(*id);
+    }
+    std::sort(impl->stop_ids.begin(), impl->stop_ids.end());
+    impl->stop_ids.erase(std::unique(impl->stop_ids.begin(), impl->stop_ids.end()),
+                         impl->stop_ids.end());
+
+    const auto start = std::chrono::steady_clock::now();
+    const Checkpoint checkpoint = Checkpoint::open(options.model_dir);
+    torch::NoGradGuard no_grad;
+    impl->net = SlowFastForCausalLM(impl->config, torch::TensorOptions().dtype(impl->dtype));
+    LoadWeightsOptions load;
+    load.dtype = impl->dtype;
+    load.device = impl->device;
+    for (const char* const* prefix = kUnusedCheckpointPrefixes; *prefix; ++prefix) {
+      load.ignored_prefixes.emplace_back(*prefix);
+    }
+    load_weights(*impl->net, checkpoint, load);
+    impl->net->eval();
+    log(LogLevel::Info, "loaded ", options.model_dir, " (", checkpoint.names().size(),
+        " tensors) on ", impl->device.str(), " in ", c10::toString(impl->dtype), " in ",
+        seconds_since(start), " s");
+
+    ModelInfo& info = impl->info;
+    info.id = dir.filename().empty() ? dir.parent_path().filename().string()
+                                     : dir.filename().string();
+    info.image_size = static_cast<int>(impl->config.vision.image_size);
+    info.hidden_size = static_cast<int>(impl->config.hidden_size);
+    info.num_layers = static_cast<int>(impl->config.num_hidden_layers);
+    const int64_t grid = impl->config.vision.grid_size() / impl->config.mm_video_pooling_stride;
+    info.tokens_per_frame = static_cast<int>(grid * grid);
+    info.device = impl->device.is_cuda() ? "cuda" : "cpu";
+    info.dtype = impl->dtype == torch::kBFloat16 ? "bfloat16" : "float32";
+    return std::shared_ptr<const Model>(new Model(std::move(impl)));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error("loading model '" + options.model_dir + "': " + e.what());
+  }
+}
+
+std::vector<int64_t> Model::tokenize(const std::string& text) const {
+  return impl_->tokenizer->encode(text);
+}
+
+std::string Model::detokenize(const std::vector<int64_t>& ids, bool skip_special) const {
+  return impl_->tokenizer->decode(ids, skip_special);
+}
+
+torch::Tensor preprocess_frames_tensor(const Model& model, const torch::Tensor& frames) {
+  return preprocess_frames(frames, model.impl().config.vision.image_size);
+}
+
+torch::Tensor vision_features(const Model& model, const torch::Tensor& pixels) {
+  const Model::Impl& impl = model.impl();
+  torch::NoGradGuard no_grad;
+  std::lock_guard<std::mutex> lock(impl.forward_mutex);
+  std::vector<torch::Tensor> parts;
+  for (int64_t begin = 0; begin < pixels.size(0); begin += kVisionBatch) {
+    const int64_t count = std::min<int64_t>(kVisionBatch, pixels.size(0) - begin);
+    const torch::Tensor batch = pixels.narrow(0, begin, count).to(impl.device, impl.dtype);
+    parts.push_back(impl.net->model->encode_images(batch));
+  }
+  return torch::cat(parts);
+}
+
+std::vector<FrameFeatures> frame_features(const Model& model, const torch::Tensor& features,
+                                          bool keep_unpooled) {
+  // features: [T, N, H] -> T x [n, H] (spatial pooling of each frame, spec section 5 step 1)
+  const Config& config = model.impl().config;
+  const torch::Tensor pooled = spatial_pool(features, config.mm_video_pooling_stride);
+  std::vector<FrameFeatures> out;
+  out.reserve(features.size(0));
+  for (int64_t t = 0; t < features.size(0); ++t) {
+    auto impl = std::make_shared<FrameFeatures::Impl>();
+    impl->pooled = pooled[t].clone();
+    if (keep_unpooled) impl->unpooled = features[t].clone();
+    out.emplace_back(std::move(impl));
+  }
+  return out;
+}
+
+std::vector<FrameFeatures> Model::encode_frames(const std::vector<FrameView>& frames,
+                                                bool keep_unpooled) const {
+  if (frames.empty()) return {};
+  torch::NoGradGuard no_grad;
+  const torch::Tensor pixels = preprocess_frames(frames, impl_->config.vision.image_size);
+  return frame_features(*this, vision_features(*this, pixels), keep_unpooled);
+}
+
+// ---- Session --------------------------------------------------------------------------------
+
+struct Session::Impl {
+  std::shared_ptr<const Model> model;
+  KVCache cache;
+};
+
+Session::Session(std::shared_ptr<const Model> model) : impl_(std::make_unique<Impl>()) {
+  if (!model) throw Error("Session needs a loaded model");
+  impl_->model = std::move(model);
+}
+Session::~Session() = default;
+
+Answer Session::answer(const std::vector<FrameFeatures>& window, const std::string& question,
+                       const GenerationParams& params, const TokenCallback& on_token,
+                       const AbortPredicate& should_abort) {
+  return answer_with_trace(*this, window, question, params, on_token, should_abort, nullptr);
+}
+
+Answer answer_with_trace(Session& session, const std::vector<FrameFeatures>& window,
+                         const std::string& question, const GenerationParams& params,
+                         const TokenCallback& on_token, const AbortPredicate& should_abort,
+                         Trace* trace, Ablation ablation) {
+  try {
+    const Model::Impl& model = session.impl().model->impl();
+    const Config& config = model.config;
+    if (window.empty()) throw Error("cannot answer an empty window of frames");
+    for (const auto& frame : window) {
+      if (frame.empty()) throw Error("window holds a frame without features");
+    }
+    torch::NoGradGuard no_grad;
+    Answer answer;
+
+    // Window -> slow and fast tokens.
+    auto start = std::chrono::steady_clock::now();
+    std::vector<torch::Tensor> frames;
+    frames.reserve(window.size());
+    const bool image = window.size() == 1;
+    for (const auto& frame : window) {
+      const auto& features = frame.impl();
+      if (image && !features->unpooled.defined()) {
+        throw Error(
+            "a one-frame window is answered as an image and needs the frame's unpooled tokens: "
+            "encode it with keep_unpooled = true");
+      }
+      frames.push_back(image ? features->unpooled : features->pooled);
+    }
+    const SlowFastTokens tokens = split_slow_fast(torch::stack(frames), config);
+    answer.vision_seconds = seconds_since(start);
+
+    // Prompt: piece0 ++ fast tokens ++ piece1 (spec section 6).
+    answer.input_ids = tokenize_with_image(
+        *model.tokenizer, qwen_1_5_prompt(question, config.mm_use_im_start_end));
+    const auto image_it =
+        std::find(answer.input_ids.begin(), answer.input_ids.end(), kImageTokenIndex);
+    if (image_it == answer.input_ids.end() ||
+        std::count(answer.input_ids.begin(), answer.input_ids.end(), kImageTokenIndex) != 1) {
+      throw Error("the prompt must hold exactly one image position; do not put '<image>' in the "
+                  "question");
+    }
+    const int64_t image_pos = image_it - answer.input_ids.begin();
+    const torch::Tensor ids = torch::tensor(answer.input_ids, torch::kInt64);
+    const int64_t fast_count = tokens.fast.size(0);
+
+    std::lock_guard<std::mutex> lock(model.forward_mutex);
+    const torch::Tensor before = ids.narrow(0, 0, image_pos).to(model.device);
+    const torch::Tensor after =
+        ids.narrow(0, image_pos + 1, ids.size(0) - image_pos - 1).to(model.device);
+    auto& backbone = *model.net->model;
+    const auto options = backbone.weight_options();
+    Prompt prompt;
+    prompt.embeds = torch::cat({backbone.embed(before), tokens.fast.to(options),
+                                backbone.embed(after)});
+    prompt.is_text = torch::ones({prompt.embeds.size(0)}, torch::kBool);
+    prompt.is_text.narrow(0, image_pos, fast_count).fill_(false);
+    // The original truncates the multimodal sequence to tokenizer_model_max_length.
+    if (config.tokenizer_model_max_length > 0 &&
+        prompt.embeds.size(0) > config.tokenizer_model_max_length) {
+      log(LogLevel::Warning, "prompt of ", prompt.embeds.size(0),
+          " tokens truncated to tokenizer_model_max_length ", config.tokenizer_model_max_length);
+      prompt.embeds = prompt.embeds.narrow(0, 0, config.tokenizer_model_max_length);
+      prompt.is_text = prompt.is_text.narrow(0, 0, config.tokenizer_model_max_length);
+    }
+    prompt.is_text = prompt.is_text.to(model.device);
+    switch (ablation) {
+      case Ablation::None: prompt.memory = tokens.slow.to(options); break;
+      case Ablation::ZeroSlowTokens: prompt.memory = torch::zeros_like(tokens.slow).to(options); break;
+      case Ablation::NoCrossAttention: break;  // undefined memory: no cross-attention
+    }
+
+    GenerationOptions generation;
+    generation.max_new_tokens = params.max_new_tokens;
+    generation.sampling.temperature = params.temperature;
+    generation.sampling.top_p = params.top_p;
+    generation.sampling.top_k = params.top_k;
+    generation.sampling.repetition_penalty = params.repetition_penalty;
+    generation.seed = params.seed;
+    generation.stop_ids = model.stop_ids;
+    generation.vocab_limit = model.vocab_limit;
+    validate(generation.sampling);
+
+    StreamDecoder decoder(model.tokenizer, /*skip_special=*/true);
+    TokenIdCallback on_id;
+    if (on_token) {
+      on_id = [&](int64_t id) {
+        const std::string piece = decoder.push(id);
+        if (!piece.empty()) on_token(piece);
+      };
+    }
+    const GenerationResult result = generate(backbone, model.net->lm_head->weight, prompt,
+                                             generation, session.impl().cache, on_id, should_abort);
+    if (on_token) {
+      const std::string rest = decoder.finish();
+      if (!rest.empty()) on_token(rest);
+    }
+    answer.output_ids = result.output_ids;
+    answer.aborted = result.aborted;
+    answer.prefill_seconds = result.prefill_seconds;
+    answer.decode_seconds = result.decode_seconds;
+    answer.text = strip(model.tokenizer->decode(result.output_ids, /*skip_special=*/true));
+
+    if (trace) {
+      trace->fast_tokens = tokens.fast.to(torch::kCPU, torch::kFloat32);
+      trace->slow_tokens = tokens.slow.to(torch::kCPU, torch::kFloat32);
+      trace->prefill_logits =
+          result.prefill_logits.narrow(0, 0, model.vocab_limit).to(torch::kCPU, torch::kFloat32);
+    }
+    return answer;
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(std::string("answering a window: ") + e.what());
+  }
+}
+
+}  // namespace slowfast

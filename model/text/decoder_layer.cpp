@@ -1,0 +1,30 @@
+#include "text/decoder_layer.h"
+
+#include <torch/torch.h>
+
+namespace slowfast {
+
+DecoderLayerImpl::DecoderLayerImpl(const Config& config, int64_t layer_index,
+                                   const torch::TensorOptions& options) {
+  self_attn = register_module(
+      "self_attn", Attention(config, layer_index, config.is_hybrid_layer(layer_index), options));
+  mlp = register_module("mlp", Mlp(config, options));
+  input_layernorm = register_module(
+      "input_layernorm", RMSNorm(config.hidden_size, config.rms_norm_eps, options));
+  post_attention_layernorm = register_module(
+      "post_attention_layernorm", RMSNorm(config.hidden_size, config.rms_norm_eps, options));
+}
+
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const ForwardPass& pass,
+                                        KVCache& cache) {
+  torch::Tensor normed_memory;
+  // The memory goes through this layer's input_layernorm, like the text (original behaviour).
+  if (self_attn->hybrid() && pass.has_cross_attention()) {
+    normed_memory = input_layernorm->forward(pass.memory);
+  }
+  torch::Tensor hidden = x + self_attn->forward(input_layernorm->forward(x), pass, normed_memory,
+                                                cache);
+  return hidden + mlp->forward(post_attention_layernorm->forward(hidden));
+}
+
+}  // namespace slowfast

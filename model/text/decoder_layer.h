@@ -1,0 +1,31 @@
+// One Qwen2 decoder layer, ordinary or hybrid (with text-to-video cross-attention).
+#pragma once
+
+#include <cstdint>
+
+#include <torch/torch.h>
+
+#include "config.h"
+#include "text/attention.h"
+#include "text/forward_pass.h"
+#include "text/kv_cache.h"
+#include "text/mlp.h"
+#include "text/rms_norm.h"
+
+namespace slowfast {
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  // Hybrid when config.is_hybrid_layer(layer_index).
+  DecoderLayerImpl(const Config& config, int64_t layer_index, const torch::TensorOptions& options);
+
+  // x: [L, H] -> [L, H]
+  torch::Tensor forward(const torch::Tensor& x, const ForwardPass& pass, KVCache& cache);
+
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  Attention self_attn{nullptr};
+  Mlp mlp{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+}  // namespace slowfast

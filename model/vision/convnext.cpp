@@ -1,0 +1,164 @@
+#include "vision/convnext.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "slowfast.h"
+
+namespace slowfast {
+namespace {
+
+constexpr int64_t kRgbChannels = 3;
+
+// [N, C, H, W] (any strides) <-> [N, H, W, C]; free views when the memory is channels-last.
+torch::Tensor to_channels_last_view(const torch::Tensor& x) { return x.permute({0, 2, 3, 1}); }
+torch::Tensor to_channels_first_view(const torch::Tensor& x) { return x.permute({0, 3, 1, 2}); }
+
+std::string join(const std::vector<int64_t>& values) {
+  std::string text = "[";
+  for (size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + std::to_string(values[i]);
+  return text + "]";
+}
+
+}  // namespace
+
+LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps) : channels_(channels), eps_(eps) {
+  weight_ = register_parameter("weight", torch::ones({channels}));
+  bias_ = register_parameter("bias", torch::zeros({channels}));
+}
+
+torch::Tensor LayerNorm2dImpl::forward(const torch::Tensor& x) {
+  // x: [N, C, H, W] -> [N, C, H, W]
+  return to_channels_first_view(
+      torch::layer_norm(to_channels_last_view(x), {channels_}, weight_, bias_, eps_));
+}
+
+ConvNeXtMlpImpl::ConvNeXtMlpImpl(int64_t channels, int64_t hidden) {
+  fc1_ = register_module("fc1", torch::nn::Linear(channels, hidden));
+  fc2_ = register_module("fc2", torch::nn::Linear(hidden, channels));
+}
+
+torch::Tensor ConvNeXtMlpImpl::forward(const torch::Tensor& x) {
+  // x: [..., C] -> [..., 4C] -> [..., C]
+  return fc2_->forward(torch::gelu(fc1_->forward(x)));
+}
+
+ConvNeXtBlockImpl::ConvNeXtBlockImpl(int64_t channels, double eps) {
+  conv_dw_ = register_module(
+      "conv_dw", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, kConvNeXtKernel)
+                                       .padding(kConvNeXtKernel / 2)
+                                       .groups(channels)));
+  norm_ = register_module(
+      "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({channels}).eps(eps)));
+  mlp_ = register_module("mlp", ConvNeXtMlp(channels, kConvNeXtMlpRatio * channels));
+  layer_scale_ = register_parameter("weight", torch::ones({channels}));
+}
+
+torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
+  // x: [N, C, H, W] -> [N, C, H, W]
+  const torch::Tensor input = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  const int64_t channels = input.size(1);
+  // Channels-last memory: [N, H, W, C] views, one row of C values per position.
+  const torch::Tensor mixed = to_channels_last_view(conv_dw_->forward(input))
+                                  .contiguous()
+                                  .view({-1, channels});
+  const torch::Tensor residual = to_channels_last_view(input).view({-1, channels});
+  torch::Tensor out = torch::empty_like(input);
+  torch::Tensor out_rows = to_channels_last_view(out).view({-1, channels});
+  // The per-position norm and MLP run on tiles of rows: the 4C-wide hidden activations stay
+  // small (cache-resident, and recycled by malloc instead of fresh page-faulted mappings).
+  const int64_t positions = mixed.size(0);
+  const int64_t tile = std::max<int64_t>(
+      1, kConvNeXtTileBytes / (kConvNeXtMlpRatio * channels * input.element_size()));
+  for (int64_t begin = 0; begin < positions; begin += tile) {
+    const int64_t end = std::min(positions, begin + tile);
+    torch::Tensor y = mlp_->forward(norm_->forward(mixed.slice(0, begin, end)));
+    torch::Tensor out_tile = out_rows.slice(0, begin, end);
+    torch::add_out(out_tile, residual.slice(0, begin, end), y.mul_(layer_scale_));
+  }
+  return out;
+}
+
+ConvNeXtStageImpl::ConvNeXtStageImpl(int64_t in_channels, int64_t out_channels, int64_t depth,
+                                     bool downsample, double eps) {
+  if (downsample) {
+    downsample_ = register_module(
+        "downsample",
+        torch::nn::Sequential(
+            LayerNorm2d(in_channels, eps),
+            torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels,
+                                                       kConvNeXtDownsampleStride)
+                                  .stride(kConvNeXtDownsampleStride))));
+  }
+  blocks_ = register_module("blocks", torch::nn::Sequential());
+  for (int64_t b = 0; b < depth; ++b) blocks_->push_back(ConvNeXtBlock(out_channels, eps));
+}
+
+torch::Tensor ConvNeXtStageImpl::forward(const torch::Tensor& x) {
+  // x: [N, C_in, H, W] -> [N, C_out, H', W']
+  torch::Tensor y = downsample_ ? downsample_->forward(x) : x;
+  return blocks_->forward(y);
+}
+
+ConvNeXtImpl::ConvNeXtImpl(const VisionConfig& config) : image_size_(config.image_size) {
+  const auto& depths = config.depths;
+  const auto& dims = config.dims;
+  bool valid = static_cast<int64_t>(depths.size()) == kConvNeXtStages &&
+               static_cast<int64_t>(dims.size()) == kConvNeXtStages;
+  for (size_t s = 0; valid && s < depths.size(); ++s) valid = depths[s] > 0 && dims[s] > 0;
+  if (!valid || config.norm_eps <= 0 || config.image_size <= 0) {
+    throw Error("ConvNeXt: vision config needs 4 stages with positive depths and dims, a positive "
+                "norm_eps and image_size; got depths " + join(depths) + ", dims " + join(dims) +
+                ", norm_eps " + std::to_string(config.norm_eps) + ", image_size " +
+                std::to_string(config.image_size));
+  }
+  stem_ = register_module(
+      "stem", torch::nn::Sequential(
+                  torch::nn::Conv2d(torch::nn::Conv2dOptions(kRgbChannels, dims[0],
+                                                             kConvNeXtStemPatch)
+                                        .stride(kConvNeXtStemPatch)),
+                  LayerNorm2d(dims[0], config.norm_eps)));
+  stages_ = register_module("stages", torch::nn::ModuleList());
+  for (int64_t s = 0; s < kConvNeXtStages; ++s) {
+    // Stage 0 keeps the stem's resolution and width: timm gives it no downsample module.
+    const int64_t in_channels = s == 0 ? dims[0] : dims[s - 1];
+    ConvNeXtStage stage(in_channels, dims[s], depths[s], /*downsample=*/s > 0, config.norm_eps);
+    stages_->push_back(stage);
+    stage_list_.push_back(stage);
+  }
+  stem_channels_ = dims.front();
+  out_channels_ = dims.back();
+}
+
+torch::Tensor ConvNeXtImpl::forward(const torch::Tensor& pixels) {
+  // pixels: [T, 3, S, S] -> [T, (S/32)^2, C_last]
+  if (!pixels.defined() || pixels.dim() != 4 || pixels.size(1) != kRgbChannels ||
+      pixels.size(2) != image_size_ || pixels.size(3) != image_size_) {
+    throw Error("ConvNeXt: pixels must be [T, 3, " + std::to_string(image_size_) + ", " +
+                std::to_string(image_size_) + "], got " +
+                (pixels.defined() ? c10::str(pixels.sizes()) : std::string("undefined")));
+  }
+  torch::InferenceMode inference;
+  const torch::Tensor& weight = stem_->ptr<torch::nn::Conv2dImpl>(0)->weight;
+  const torch::Tensor input = pixels.to(weight.device(), weight.scalar_type());
+  // Frames go through in groups whose stem activations stay within a budget, for the same
+  // reason the blocks tile their MLPs; each frame's result is independent of its group.
+  const int64_t stem_side = image_size_ / kConvNeXtStemPatch;
+  const int64_t frame_bytes = stem_channels_ * stem_side * stem_side * input.element_size();
+  const int64_t group = std::max<int64_t>(1, kConvNeXtFrameGroupBytes / frame_bytes);
+  std::vector<torch::Tensor> outputs;
+  for (int64_t begin = 0; begin < input.size(0); begin += group) {
+    torch::Tensor x = input.slice(0, begin, std::min(input.size(0), begin + group))
+                          .contiguous(torch::MemoryFormat::ChannelsLast);
+    x = stem_->forward(x);
+    for (auto& stage : stage_list_) x = stage->forward(x);
+    // [t, C, g, g] -> [t, g, g, C] -> [t, g*g, C]
+    outputs.push_back(to_channels_last_view(x).reshape({x.size(0), -1, out_channels_}));
+  }
+  return outputs.size() == 1 ? outputs.front() : torch::cat(outputs);
+}
+
+}  // namespace slowfast

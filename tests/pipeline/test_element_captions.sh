@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Real caption pipelines: answers of slowfastmllm on text_src go through srtenc, webvttenc,
+# matroskamux and textoverlay (each branch behind a queue); an unlinked text_src leaves the video
+# alone while answers still reach the bus.
+set -euo pipefail
+model=${SLOWFAST_SHARED:-}/golden/a/model
+if [ -z "${SLOWFAST_SHARED:-}" ] || [ ! -d "$model" ]; then
+  echo "SKIP: SLOWFAST_SHARED/golden/a/model is missing"; exit 77
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+src="videotestsrc num-buffers=150 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1"
+element="slowfastmllm name=m model-location=$model dtype=float32 device=cpu temperature=0 \
+  max-new-tokens=6 window-frames=8 hop-frames=4 sample-fps=4"
+
+# 150 frames at 30 fps sampled at 4 fps: 20 frames, windows end at sampled frames 7, 11, 15, 19.
+gst-launch-1.0 -q $src ! $element ! queue ! fakesink m.text_src ! queue ! srtenc ! \
+  filesink location="$work/out.srt"
+cues=$(grep -c -- '-->' "$work/out.srt" || true)
+[ "$cues" -eq 4 ] || { echo "srt: expected 4 cues, got $cues"; cat "$work/out.srt"; exit 1; }
+# The first window ends with frame ceil(7 * 7.5) = 53 (end 54/30 s = 1.8 s) and lasts one hop (1 s).
+grep -q '^00:00:01,800 --> 00:00:02,800$' "$work/out.srt" || {
+  echo "srt: first cue is not 1.8 s - 2.8 s"; cat "$work/out.srt"; exit 1; }
+
+gst-launch-1.0 -q $src ! $element ! queue ! fakesink m.text_src ! queue ! webvttenc ! \
+  filesink location="$work/out.vtt"
+head -1 "$work/out.vtt" | grep -q WEBVTT || { echo "vtt: no header"; exit 1; }
+cues=$(grep -c -- '-->' "$work/out.vtt" || true)
+[ "$cues" -eq 4 ] || { echo "vtt: expected 4 cues, got $cues"; cat "$work/out.vtt"; exit 1; }
+
+# Video and captions in one Matroska file; the muxer never stalls on the sparse text track.
+gst-launch-1.0 -q $src ! $element ! queue ! mux. m.text_src ! queue ! mux. \
+  matroskamux name=mux ! filesink location="$work/out.mkv"
+info=$(gst-discoverer-1.0 "$work/out.mkv")
+grep -qi 'subtitles' <<<"$info" || { echo "mkv: no subtitle track"; echo "$info"; exit 1; }
+grep -qi 'video' <<<"$info" || { echo "mkv: no video track"; echo "$info"; exit 1; }
+
+# Burnt-in captions.
+if gst-inspect-1.0 textoverlay >/dev/null 2>&1; then
+  gst-launch-1.0 -q $src ! $element ! queue ! overlay.video_sink m.text_src ! queue ! \
+    overlay.text_sink textoverlay name=overlay ! videoconvert ! fakesink
+else
+  echo "textoverlay is missing (gstreamer1.0-x): its pipeline was not run"; exit 1
+fi
+
+# text_src unlinked: frames unchanged, answers on the bus.
+caps='video/x-raw,format=I420,width=160,height=120,framerate=30/1'
+want=$(gst-launch-1.0 -q videotestsrc num-buffers=150 pattern=ball ! "$caps" ! checksumsink | md5sum)
+got=$(gst-launch-1.0 -q videotestsrc num-buffers=150 pattern=ball ! "$caps" ! $element ! \
+  checksumsink | md5sum)
+[ "$want" = "$got" ] || { echo "unlinked text_src: video changed"; exit 1; }
+answers=$(gst-launch-1.0 -m videotestsrc num-buffers=150 pattern=ball ! "$caps" ! $element ! \
+  fakesink | grep -c 'slowfast-answer' || true)
+[ "$answers" -eq 4 ] || { echo "unlinked text_src: expected 4 answers on the bus, got $answers"; exit 1; }
+echo "ok"

@@ -1,0 +1,111 @@
+// Grouped-query attention: head mapping, causal mask, scale, blocking, against a per-head loop.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "slowfast.h"
+#include "test_text_util.h"
+#include "text/grouped_attention.h"
+
+namespace slowfast {
+namespace {
+
+// One head and one row at a time in float64, straight from the definition.
+torch::Tensor reference_attention(const torch::Tensor& query, const torch::Tensor& key,
+                                  const torch::Tensor& value, int64_t causal_offset) {
+  const int64_t rows = query.size(0), heads = query.size(1), dim = query.size(2);
+  const int64_t groups = heads / key.size(0);
+  torch::Tensor out = torch::zeros({rows, heads, dim}, torch::kFloat64);
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t visible = causal_offset < 0 ? key.size(1) : causal_offset + i + 1;
+    for (int64_t h = 0; h < heads; ++h) {
+      const torch::Tensor k = key[h / groups].narrow(0, 0, visible).to(torch::kFloat64);
+      const torch::Tensor v = value[h / groups].narrow(0, 0, visible).to(torch::kFloat64);
+      const torch::Tensor scores = k.matmul(query[i][h].to(torch::kFloat64)) / std::sqrt(dim);
+      out[i][h] = torch::softmax(scores, 0).matmul(v);
+    }
+  }
+  return out.view({rows, heads * dim});
+}
+
+TEST(TextAttention, QueryHeadReadsKvHeadOfItsGroup) {
+  // 4 query heads over 2 kv heads and a single key: each head's output is its kv head's value.
+  // Heads 0, 1 -> kv head 0 and heads 2, 3 -> kv head 1 (not h % kv_heads).
+  const torch::Tensor query = torch::randn({1, 4, 2});
+  const torch::Tensor key = torch::randn({2, 1, 2});
+  const torch::Tensor value = torch::tensor({1.0f, 1.0f, 2.0f, 2.0f}).view({2, 1, 2});
+  const torch::Tensor out = grouped_attention(query, key, value, kAttendAllKeys).view({4, 2});
+  EXPECT_TRUE(torch::equal(out, torch::tensor({1.f, 1.f, 1.f, 1.f, 2.f, 2.f, 2.f, 2.f})
+                                    .view({4, 2})));
+}
+
+TEST(TextAttention, ScoresAreScaledByInverseSqrtHeadDim) {
+  // q = [1, 0], keys [3, 0] and [0, 0]: weights softmax([3/sqrt(2), 0]).
+  const torch::Tensor query = torch::tensor({1.0f, 0.0f}).view({1, 1, 2});
+  const torch::Tensor key = torch::tensor({3.0f, 0.0f, 0.0f, 0.0f}).view({1, 2, 2});
+  const torch::Tensor value = torch::tensor({10.0f, 0.0f, 0.0f, 20.0f}).view({1, 2, 2});
+  const torch::Tensor out = grouped_attention(query, key, value, kAttendAllKeys).flatten();
+  const double e = std::exp(3.0 / std::sqrt(2.0));
+  EXPECT_NEAR(out[0].item<double>(), 10.0 * e / (e + 1.0), 1e-5);
+  EXPECT_NEAR(out[1].item<double>(), 20.0 / (e + 1.0), 1e-5);
+}
+
+TEST(TextAttention, CausalFirstRowSeesOnlyFirstKey) {
+  const torch::Tensor query = test::random_tensor({3, 2, 4}, 1);
+  const torch::Tensor key = test::random_tensor({1, 3, 4}, 2);
+  const torch::Tensor value = test::random_tensor({1, 3, 4}, 3);
+  const torch::Tensor out = grouped_attention(query, key, value, 0).view({3, 2, 4});
+  EXPECT_TRUE(torch::allclose(out[0][0], value[0][0], 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(out[0][1], value[0][0], 1e-6, 1e-6));
+  // The last row sees all three keys, so it differs from the first key's value.
+  EXPECT_FALSE(torch::allclose(out[2][0], value[0][0], 1e-3, 1e-3));
+}
+
+TEST(TextAttention, MatchesPerHeadReferenceWithCacheOffset) {
+  // 5 new rows after 4 cached positions: row i sees keys 0 .. 4 + i.
+  const torch::Tensor query = test::random_tensor({5, 6, 8}, 4);
+  const torch::Tensor key = test::random_tensor({2, 9, 8}, 5);
+  const torch::Tensor value = test::random_tensor({2, 9, 8}, 6);
+  const torch::Tensor expected = reference_attention(query, key, value, 4);
+  EXPECT_TRUE(torch::allclose(grouped_attention(query, key, value, 4).to(torch::kFloat64),
+                              expected, 1e-5, 1e-5));
+}
+
+TEST(TextAttention, BlockedRowsGiveTheSameResult) {
+  // A budget of 6 heads x 9 keys x 2 rows forces blocks of 2 rows (3 blocks for 5 rows).
+  const torch::Tensor query = test::random_tensor({5, 6, 8}, 7);
+  const torch::Tensor key = test::random_tensor({3, 9, 8}, 8);
+  const torch::Tensor value = test::random_tensor({3, 9, 8}, 9);
+  for (const int64_t offset : {int64_t{4}, kAttendAllKeys}) {
+    const torch::Tensor whole = grouped_attention(query, key, value, offset);
+    const torch::Tensor blocked = grouped_attention(query, key, value, offset, 6 * 9 * 2);
+    EXPECT_TRUE(torch::allclose(whole, blocked, 1e-6, 1e-6)) << "offset " << offset;
+    EXPECT_TRUE(torch::allclose(blocked.to(torch::kFloat64),
+                                reference_attention(query, key, value, offset), 1e-5, 1e-5));
+  }
+}
+
+TEST(TextAttention, Bfloat16StaysCloseToFloat32) {
+  const torch::Tensor query = test::random_tensor({7, 4, 16}, 10);
+  const torch::Tensor key = test::random_tensor({2, 7, 16}, 11);
+  const torch::Tensor value = test::random_tensor({2, 7, 16}, 12);
+  const torch::Tensor f32 = grouped_attention(query, key, value, 0);
+  const torch::Tensor bf16 =
+      grouped_attention(query.to(torch::kBFloat16), key.to(torch::kBFloat16),
+                        value.to(torch::kBFloat16), 0);
+  EXPECT_EQ(bf16.scalar_type(), torch::kBFloat16);
+  EXPECT_LT((bf16.to(torch::kFloat32) - f32).norm().item<double>() / f32.norm().item<double>(),
+            3e-2);
+}
+
+TEST(TextAttention, RejectsIncompatibleShapes) {
+  const torch::Tensor query = torch::randn({2, 3, 4});  // 3 heads cannot share 2 kv heads
+  const torch::Tensor kv = torch::randn({2, 2, 4});
+  EXPECT_THROW(grouped_attention(query, kv, kv, 0), Error);
+  EXPECT_THROW(grouped_attention(torch::randn({2, 4, 4}), kv, torch::randn({2, 3, 4}), 0), Error);
+}
+
+}  // namespace
+}  // namespace slowfast
