@@ -1080,10 +1080,6 @@ gst_slowfast_mllm_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       }
     }
 
-    /* The sparse text stream follows the video (GAP events) so overlays and muxers never wait
-     * for text that is not coming. */
-    advance_text (self, pts, end);
-
     std::vector < ReadyAnswer > answers;
     {
       std::lock_guard < std::mutex > lock (priv->lock);
@@ -1096,13 +1092,21 @@ gst_slowfast_mllm_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
         gst_buffer_add_slowfast_meta (buf, answer.text.c_str (), answer.start, answer.end,
             model_id.c_str ());
     }
+    GstBuffer *out = buf;
+    buf = NULL;
+    GstFlowReturn ret = gst_pad_push (self->srcpad, out);
+    /* The sparse text stream follows the video (GAP events) so overlays and muxers never wait
+     * for text that is not coming. After the video: a text sink prerolling on the GAP must not
+     * keep the frame from prerolling its own sink. */
+    advance_text (self, pts, end);
+    return ret;
   } catch (const std::exception & e) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not process a video frame"),
         ("%s", e.what ()));
-    gst_buffer_unref (buf);
+    if (buf)
+      gst_buffer_unref (buf);
     return GST_FLOW_ERROR;
   }
-  return gst_pad_push (self->srcpad, buf);
 }
 
 /* Waits until the worker has handled everything queued so far (EOS), or until a flush or stop. */

@@ -1,7 +1,10 @@
 #include "text/attention.h"
 
+#include <string>
+
 #include <torch/torch.h>
 
+#include "slowfast.h"
 #include "text/grouped_attention.h"
 
 namespace slowfast {
@@ -34,8 +37,15 @@ AttentionImpl::AttentionImpl(const Config& config, int64_t layer_index, bool hyb
   }
 }
 
+MemoryKeyValues AttentionImpl::memory_key_values(const torch::Tensor& memory, RMSNormImpl& norm) {
+  if (!hybrid_) {
+    throw Error("layer " + std::to_string(layer_index_) + " has no cross-attention");
+  }
+  return project_memory(memory, norm, *cross_attn_kv_proj, kv_heads_, head_dim_);
+}
+
 torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const ForwardPass& pass,
-                                     const torch::Tensor& normed_memory, KVCache& cache) {
+                                     const MemoryKeyValues& memory, KVCache& cache) {
   const int64_t length = hidden.size(0);
   const torch::Tensor query =
       apply_rope(q_proj->forward(hidden).view({length, heads_, head_dim_}), pass.rope);
@@ -47,10 +57,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const ForwardP
       cache.append(layer_index_, key.transpose(0, 1), value.transpose(0, 1));
   torch::Tensor attention = grouped_attention(query, keys, values, pass.start);  // [L, H]
 
-  if (hybrid_ && pass.has_cross_attention()) {
+  if (hybrid_ && pass.has_cross_attention() && memory.key.defined()) {
     const torch::Tensor& rows = pass.cross_rows;
-    const MemoryKeyValues memory =
-        project_memory(normed_memory, *cross_attn_kv_proj, kv_heads_, head_dim_);
     const torch::Tensor context = attend_memory(query.index_select(0, rows), memory);
     const torch::Tensor text_attention = attention.index_select(0, rows);
     const torch::Tensor gate =

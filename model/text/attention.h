@@ -23,11 +23,15 @@ class AttentionImpl : public torch::nn::Module {
   AttentionImpl(const Config& config, int64_t layer_index, bool hybrid,
                 const torch::TensorOptions& options);
 
-  // hidden: [L, H] (after input_layernorm); normed_memory: [M, H] slow tokens after the same
-  // input_layernorm, used only when the layer is hybrid and pass.has_cross_attention()
-  // -> [L, H] after o_proj. Appends the pass's keys and values to `cache` (layer_index).
+  // hidden: [L, H] (after input_layernorm); memory: this layer's memory keys and values, used
+  // only when the layer is hybrid and pass.has_cross_attention() -> [L, H] after o_proj.
+  // Appends the pass's keys and values to `cache` (layer_index).
   torch::Tensor forward(const torch::Tensor& hidden, const ForwardPass& pass,
-                        const torch::Tensor& normed_memory, KVCache& cache);
+                        const MemoryKeyValues& memory, KVCache& cache);
+
+  // memory: [M, H] slow tokens -> keys and values through `norm` (the layer's input_layernorm)
+  // and cross_attn_kv_proj. Hybrid layers only.
+  MemoryKeyValues memory_key_values(const torch::Tensor& memory, RMSNormImpl& norm);
 
   bool hybrid() const { return hybrid_; }
 

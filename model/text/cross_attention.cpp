@@ -1,5 +1,6 @@
 #include "text/cross_attention.h"
 
+#include <algorithm>
 #include <string>
 
 #include <torch/torch.h>
@@ -9,6 +10,9 @@
 
 namespace slowfast {
 namespace {
+
+// Memory rows per projection block: about 4M input elements (16 MB in float32).
+constexpr int64_t kMemoryElementsPerBlock = int64_t{1} << 22;
 
 bool starts_with(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
@@ -63,14 +67,23 @@ torch::Tensor cross_attention_rows(const torch::Tensor& is_text, const CrossAtte
   return torch::nonzero(attending).flatten();
 }
 
-MemoryKeyValues project_memory(const torch::Tensor& normed_memory, LinearImpl& kv_proj,
+MemoryKeyValues project_memory(const torch::Tensor& memory, RMSNormImpl& norm, LinearImpl& kv_proj,
                                int64_t kv_heads, int64_t head_dim) {
-  const int64_t memory_len = normed_memory.size(0);
-  const torch::Tensor projected =
-      kv_proj.forward(normed_memory).view({memory_len, kv_heads, 2, head_dim});
+  const int64_t memory_len = memory.size(0);
+  const int64_t block_rows =
+      std::max<int64_t>(1, kMemoryElementsPerBlock / std::max<int64_t>(1, memory.size(1)));
   // Contiguous [KVH, M, D] so that every text row's product reads the memory linearly.
-  return {projected.select(2, 0).permute({1, 0, 2}).contiguous(),
-          projected.select(2, 1).permute({1, 0, 2}).contiguous()};
+  MemoryKeyValues projected{
+      torch::empty({kv_heads, memory_len, head_dim}, kv_proj.weight.options()),
+      torch::empty({kv_heads, memory_len, head_dim}, kv_proj.weight.options())};
+  for (int64_t first = 0; first < memory_len; first += block_rows) {
+    const int64_t rows = std::min(block_rows, memory_len - first);
+    const torch::Tensor block = kv_proj.forward(norm.forward(memory.narrow(0, first, rows)))
+                                    .view({rows, kv_heads, 2, head_dim});
+    projected.key.narrow(1, first, rows).copy_(block.select(2, 0).transpose(0, 1));
+    projected.value.narrow(1, first, rows).copy_(block.select(2, 1).transpose(0, 1));
+  }
+  return projected;
 }
 
 torch::Tensor attend_memory(const torch::Tensor& query, const MemoryKeyValues& memory) {

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "text/linear.h"
+#include "text/rms_norm.h"
 
 namespace slowfast {
 
@@ -35,9 +36,10 @@ struct MemoryKeyValues {
   torch::Tensor key;
   torch::Tensor value;
 };
-// normed_memory: [M, H] -> kv_proj output [M, KVH*2*D] read as [M, KVH, 2, D] (key and value
-// interleaved per head) -> keys and values [KVH, M, D]. No RoPE on the memory.
-MemoryKeyValues project_memory(const torch::Tensor& normed_memory, LinearImpl& kv_proj,
+// memory: [M, H] slow tokens -> norm, then kv_proj: [M, KVH*2*D] read as [M, KVH, 2, D] (key and
+// value interleaved per head) -> keys and values [KVH, M, D]. No RoPE on the memory. Computed in
+// row blocks so the float32 normalisation of a long memory never exists all at once.
+MemoryKeyValues project_memory(const torch::Tensor& memory, RMSNormImpl& norm, LinearImpl& kv_proj,
                                int64_t kv_heads, int64_t head_dim);
 
 // query: [Lt, heads, D], the rows' RoPE-rotated self-attention queries -> [Lt, heads*D]

@@ -17,13 +17,13 @@ DecoderLayerImpl::DecoderLayerImpl(const Config& config, int64_t layer_index,
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const ForwardPass& pass,
                                         KVCache& cache) {
-  torch::Tensor normed_memory;
   // The memory goes through this layer's input_layernorm, like the text (original behaviour).
+  MemoryKeyValues memory;
   if (self_attn->hybrid() && pass.has_cross_attention()) {
-    normed_memory = input_layernorm->forward(pass.memory);
+    memory = self_attn->memory_key_values(pass.memory, *input_layernorm);
   }
-  torch::Tensor hidden = x + self_attn->forward(input_layernorm->forward(x), pass, normed_memory,
-                                                cache);
+  const torch::Tensor hidden =
+      x + self_attn->forward(input_layernorm->forward(x), pass, memory, cache);
   return hidden + mlp->forward(post_attention_layernorm->forward(hidden));
 }
 

@@ -1,8 +1,16 @@
 #include "text/mlp.h"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 namespace slowfast {
+namespace {
+
+// Rows per block: about 4M intermediate activations (8 MB in bfloat16).
+constexpr int64_t kIntermediateElementsPerBlock = int64_t{1} << 22;
+
+}  // namespace
 
 MlpImpl::MlpImpl(const Config& config, const torch::TensorOptions& options) {
   const int64_t hidden = config.hidden_size;
@@ -13,7 +21,21 @@ MlpImpl::MlpImpl(const Config& config, const torch::TensorOptions& options) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
+  const auto block = [&](const torch::Tensor& rows) {
+    return down_proj->forward(torch::silu(gate_proj->forward(rows)) * up_proj->forward(rows));
+  };
+  const int64_t length = x.size(0);
+  const int64_t block_rows =
+      std::max<int64_t>(1, kIntermediateElementsPerBlock / gate_proj->weight.size(0));
+  if (length <= block_rows) return block(x);
+  // Long prompts in row blocks: the [rows, intermediate] activations stay small enough for the
+  // allocator to recycle them instead of mapping (and page-faulting) fresh memory every layer.
+  torch::Tensor out = torch::empty({length, down_proj->weight.size(0)}, x.options());
+  for (int64_t first = 0; first < length; first += block_rows) {
+    const int64_t rows = std::min(block_rows, length - first);
+    out.narrow(0, first, rows).copy_(block(x.narrow(0, first, rows)));
+  }
+  return out;
 }
 
 }  // namespace slowfast

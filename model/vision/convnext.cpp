@@ -14,8 +14,26 @@ namespace {
 constexpr int64_t kRgbChannels = 3;
 
 // [N, C, H, W] (any strides) <-> [N, H, W, C]; free views when the memory is channels-last.
-torch::Tensor to_channels_last_view(const torch::Tensor& x) { return x.permute({0, 2, 3, 1}); }
-torch::Tensor to_channels_first_view(const torch::Tensor& x) { return x.permute({0, 3, 1, 2}); }
+torch::Tensor to_channels_last_view(const torch::Tensor& x) {
+  return x.permute({0, 2, 3, 1});
+}
+torch::Tensor to_channels_first_view(const torch::Tensor& x) {
+  return x.permute({0, 3, 1, 2});
+}
+
+// LayerNorm over the last dimension, computed in float32 whatever the input dtype: libtorch
+// 1.13's bfloat16 layer_norm kernel on the CPU is some 30x slower than converting to float32 and
+// back, and float32 statistics are at least as accurate.
+torch::Tensor layer_norm_last_dim(const torch::Tensor& x, const torch::Tensor& weight,
+                                  const torch::Tensor& bias, double eps) {
+  // x: [..., C] -> [..., C]
+  if (x.scalar_type() == torch::kFloat32) {
+    return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+  }
+  return torch::layer_norm(x.to(torch::kFloat32), {x.size(-1)}, weight.to(torch::kFloat32),
+                           bias.to(torch::kFloat32), eps)
+      .to(x.scalar_type());
+}
 
 std::string join(const std::vector<int64_t>& values) {
   std::string text = "[";
@@ -25,15 +43,27 @@ std::string join(const std::vector<int64_t>& values) {
 
 }  // namespace
 
-LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps) : channels_(channels), eps_(eps) {
+LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps) : eps_(eps) {
   weight_ = register_parameter("weight", torch::ones({channels}));
   bias_ = register_parameter("bias", torch::zeros({channels}));
 }
 
 torch::Tensor LayerNorm2dImpl::forward(const torch::Tensor& x) {
   // x: [N, C, H, W] -> [N, C, H, W]
-  return to_channels_first_view(
-      torch::layer_norm(to_channels_last_view(x), {channels_}, weight_, bias_, eps_));
+  const torch::Tensor input = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  const int64_t channels = input.size(1);
+  const torch::Tensor rows = to_channels_last_view(input).view({-1, channels});
+  torch::Tensor out = torch::empty_like(input);
+  torch::Tensor out_rows = to_channels_last_view(out).view({-1, channels});
+  // Tiles keep the float32 temporaries small, as in the blocks.
+  const int64_t tile =
+      std::max<int64_t>(1, kConvNeXtTileBytes / (channels * static_cast<int64_t>(sizeof(float))));
+  for (int64_t begin = 0; begin < rows.size(0); begin += tile) {
+    const int64_t end = std::min(rows.size(0), begin + tile);
+    out_rows.slice(0, begin, end)
+        .copy_(layer_norm_last_dim(rows.slice(0, begin, end), weight_, bias_, eps_));
+  }
+  return out;
 }
 
 ConvNeXtMlpImpl::ConvNeXtMlpImpl(int64_t channels, int64_t hidden) {
@@ -51,8 +81,8 @@ ConvNeXtBlockImpl::ConvNeXtBlockImpl(int64_t channels, double eps) {
       "conv_dw", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, kConvNeXtKernel)
                                        .padding(kConvNeXtKernel / 2)
                                        .groups(channels)));
-  norm_ = register_module(
-      "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({channels}).eps(eps)));
+  norm_ = register_module("norm",
+                          torch::nn::LayerNorm(torch::nn::LayerNormOptions({channels}).eps(eps)));
   mlp_ = register_module("mlp", ConvNeXtMlp(channels, kConvNeXtMlpRatio * channels));
   layer_scale_ = register_parameter("weight", torch::ones({channels}));
 }
@@ -62,9 +92,8 @@ torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
   const torch::Tensor input = x.contiguous(torch::MemoryFormat::ChannelsLast);
   const int64_t channels = input.size(1);
   // Channels-last memory: [N, H, W, C] views, one row of C values per position.
-  const torch::Tensor mixed = to_channels_last_view(conv_dw_->forward(input))
-                                  .contiguous()
-                                  .view({-1, channels});
+  const torch::Tensor mixed =
+      to_channels_last_view(conv_dw_->forward(input)).contiguous().view({-1, channels});
   const torch::Tensor residual = to_channels_last_view(input).view({-1, channels});
   torch::Tensor out = torch::empty_like(input);
   torch::Tensor out_rows = to_channels_last_view(out).view({-1, channels});
@@ -75,7 +104,8 @@ torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
       1, kConvNeXtTileBytes / (kConvNeXtMlpRatio * channels * input.element_size()));
   for (int64_t begin = 0; begin < positions; begin += tile) {
     const int64_t end = std::min(positions, begin + tile);
-    torch::Tensor y = mlp_->forward(norm_->forward(mixed.slice(0, begin, end)));
+    torch::Tensor y = mlp_->forward(layer_norm_last_dim(mixed.slice(0, begin, end), norm_->weight,
+                                                        norm_->bias, norm_->options.eps()));
     torch::Tensor out_tile = out_rows.slice(0, begin, end);
     torch::add_out(out_tile, residual.slice(0, begin, end), y.mul_(layer_scale_));
   }
@@ -87,11 +117,10 @@ ConvNeXtStageImpl::ConvNeXtStageImpl(int64_t in_channels, int64_t out_channels, 
   if (downsample) {
     downsample_ = register_module(
         "downsample",
-        torch::nn::Sequential(
-            LayerNorm2d(in_channels, eps),
-            torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels,
-                                                       kConvNeXtDownsampleStride)
-                                  .stride(kConvNeXtDownsampleStride))));
+        torch::nn::Sequential(LayerNorm2d(in_channels, eps),
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels,
+                                                                         kConvNeXtDownsampleStride)
+                                                    .stride(kConvNeXtDownsampleStride))));
   }
   blocks_ = register_module("blocks", torch::nn::Sequential());
   for (int64_t b = 0; b < depth; ++b) blocks_->push_back(ConvNeXtBlock(out_channels, eps));
@@ -110,17 +139,17 @@ ConvNeXtImpl::ConvNeXtImpl(const VisionConfig& config) : image_size_(config.imag
                static_cast<int64_t>(dims.size()) == kConvNeXtStages;
   for (size_t s = 0; valid && s < depths.size(); ++s) valid = depths[s] > 0 && dims[s] > 0;
   if (!valid || config.norm_eps <= 0 || config.image_size <= 0) {
-    throw Error("ConvNeXt: vision config needs 4 stages with positive depths and dims, a positive "
-                "norm_eps and image_size; got depths " + join(depths) + ", dims " + join(dims) +
-                ", norm_eps " + std::to_string(config.norm_eps) + ", image_size " +
-                std::to_string(config.image_size));
+    throw Error(
+        "ConvNeXt: vision config needs 4 stages with positive depths and dims, a positive "
+        "norm_eps and image_size; got depths " +
+        join(depths) + ", dims " + join(dims) + ", norm_eps " + std::to_string(config.norm_eps) +
+        ", image_size " + std::to_string(config.image_size));
   }
   stem_ = register_module(
-      "stem", torch::nn::Sequential(
-                  torch::nn::Conv2d(torch::nn::Conv2dOptions(kRgbChannels, dims[0],
-                                                             kConvNeXtStemPatch)
-                                        .stride(kConvNeXtStemPatch)),
-                  LayerNorm2d(dims[0], config.norm_eps)));
+      "stem", torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(
+                                                          kRgbChannels, dims[0], kConvNeXtStemPatch)
+                                                          .stride(kConvNeXtStemPatch)),
+                                    LayerNorm2d(dims[0], config.norm_eps)));
   stages_ = register_module("stages", torch::nn::ModuleList());
   for (int64_t s = 0; s < kConvNeXtStages; ++s) {
     // Stage 0 keeps the stem's resolution and width: timm gives it no downsample module.
@@ -143,15 +172,17 @@ torch::Tensor ConvNeXtImpl::forward(const torch::Tensor& pixels) {
   }
   torch::InferenceMode inference;
   const torch::Tensor& weight = stem_->ptr<torch::nn::Conv2dImpl>(0)->weight;
-  const torch::Tensor input = pixels.to(weight.device(), weight.scalar_type());
   // Frames go through in groups whose stem activations stay within a budget, for the same
   // reason the blocks tile their MLPs; each frame's result is independent of its group.
   const int64_t stem_side = image_size_ / kConvNeXtStemPatch;
-  const int64_t frame_bytes = stem_channels_ * stem_side * stem_side * input.element_size();
+  const int64_t frame_bytes = stem_channels_ * stem_side * stem_side *
+                              static_cast<int64_t>(c10::elementSize(weight.scalar_type()));
   const int64_t group = std::max<int64_t>(1, kConvNeXtFrameGroupBytes / frame_bytes);
+  const int64_t frames = pixels.size(0);
   std::vector<torch::Tensor> outputs;
-  for (int64_t begin = 0; begin < input.size(0); begin += group) {
-    torch::Tensor x = input.slice(0, begin, std::min(input.size(0), begin + group))
+  for (int64_t begin = 0; begin < frames; begin += group) {
+    torch::Tensor x = pixels.slice(0, begin, std::min(frames, begin + group))
+                          .to(weight.device(), weight.scalar_type())
                           .contiguous(torch::MemoryFormat::ChannelsLast);
     x = stem_->forward(x);
     for (auto& stage : stage_list_) x = stage->forward(x);

@@ -18,9 +18,9 @@ namespace slowfast {
 
 // Architecture constants the original fixes in code (timm ConvNeXt defaults), not in config.json.
 constexpr int64_t kConvNeXtStages = 4;
-constexpr int64_t kConvNeXtStemPatch = 4;       // stem: conv k = s = 4
+constexpr int64_t kConvNeXtStemPatch = 4;         // stem: conv k = s = 4
 constexpr int64_t kConvNeXtDownsampleStride = 2;  // stages 1..3: conv k = s = 2
-constexpr int64_t kConvNeXtKernel = 7;          // depthwise conv of every block
+constexpr int64_t kConvNeXtKernel = 7;            // depthwise conv of every block
 constexpr int64_t kConvNeXtMlpRatio = 4;
 
 // Memory budgets of the CPU execution (not model hyper-parameters): the bytes of one tile of MLP
@@ -39,7 +39,6 @@ class LayerNorm2dImpl : public torch::nn::Module {
  private:
   torch::Tensor weight_;
   torch::Tensor bias_;
-  int64_t channels_;
   double eps_;
 };
 TORCH_MODULE(LayerNorm2d);

@@ -21,15 +21,16 @@ void check_tokens(const torch::Tensor& tokens, const char* what) {
 }
 
 void check_positive(int64_t value, const char* name) {
-  if (value < 1) throw Error(std::string("pooling: ") + name + " must be >= 1, got " +
-                             std::to_string(value));
+  if (value < 1)
+    throw Error(std::string("pooling: ") + name + " must be >= 1, got " + std::to_string(value));
 }
 
 // Side of the square token grid the original assumes (h = w = int(sqrt(N))).
 int64_t grid_side(int64_t tokens) {
   auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(tokens))));
   if (side * side != tokens) {
-    throw Error("pooling: " + std::to_string(tokens) + " tokens per frame do not form a square grid");
+    throw Error("pooling: " + std::to_string(tokens) +
+                " tokens per frame do not form a square grid");
   }
   return side;
 }
@@ -154,7 +155,8 @@ SlowFastTokens split_slow_fast(const torch::Tensor& tokens, const Config& config
   // tokens: [T, n, H] -> fast [F, H], slow [T * n, H]
   check_tokens(tokens, "split_slow_fast");
   SlowFastTokens result;
-  result.fast = tokens.size(0) == 1 ? image_fast_tokens(tokens, config) : fast_tokens(tokens, config);
+  result.fast =
+      tokens.size(0) == 1 ? image_fast_tokens(tokens, config) : fast_tokens(tokens, config);
   result.slow = slow_tokens(tokens);
   return result;
 }

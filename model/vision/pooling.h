@@ -35,7 +35,8 @@ std::vector<int64_t> fast_frame_indices(int64_t frames, int64_t sampling_stride,
                                         int64_t min_fast_frames);
 
 // adaptive_avg_pool over time: output frame i averages input frames
-// [floor(i * T / out_frames), ceil((i + 1) * T / out_frames)). frames: [T, ...] -> [out_frames, ...]
+// [floor(i * T / out_frames), ceil((i + 1) * T / out_frames)). frames: [T, ...] -> [out_frames,
+// ...]
 torch::Tensor adaptive_temporal_pool(const torch::Tensor& frames, int64_t out_frames);
 
 // Fast tokens of a video window (T >= 2) from its spatially pooled tokens, using

@@ -104,8 +104,7 @@ torch::Tensor preprocess_frames(const torch::Tensor& frames, int64_t image_size)
   if (!frames.defined() || frames.scalar_type() != torch::kUInt8 || frames.dim() != 4 ||
       frames.size(3) != kChannels || !frames.device().is_cpu()) {
     throw Error("preprocess: frames must be a CPU uint8 tensor [T, H, W, 3], got " +
-                (frames.defined() ? std::string(frames.toString()) + " " +
-                                        c10::str(frames.sizes())
+                (frames.defined() ? std::string(frames.toString()) + " " + c10::str(frames.sizes())
                                   : std::string("an undefined tensor")));
   }
   const torch::Tensor contiguous = frames.contiguous();

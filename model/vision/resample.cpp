@@ -92,8 +92,8 @@ void resize_bicubic_pil(const FrameView& source, int out_width, int out_height,
       region.y + region.height > out_height) {
     throw Error("resize: region " + std::to_string(region.width) + "x" +
                 std::to_string(region.height) + "+" + std::to_string(region.x) + "+" +
-                std::to_string(region.y) + " does not fit the output " +
-                std::to_string(out_width) + "x" + std::to_string(out_height));
+                std::to_string(region.y) + " does not fit the output " + std::to_string(out_width) +
+                "x" + std::to_string(out_height));
   }
   // Pillow skips the pass of an axis whose size does not change.
   const bool horizontal = out_width != source.width;

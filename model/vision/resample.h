@@ -27,8 +27,8 @@ struct PixelRect {
 // fixed-point weights (weights.size() == count * kernel_size, unused tail entries are zero).
 struct ResampleAxis {
   int kernel_size = 0;
-  std::vector<int> first;   // first input index per output pixel
-  std::vector<int> taps;    // number of input pixels read per output pixel
+  std::vector<int> first;  // first input index per output pixel
+  std::vector<int> taps;   // number of input pixels read per output pixel
   std::vector<int32_t> weights;
 };
 

@@ -16,6 +16,7 @@
 #include "text/grouped_attention.h"
 #include "text/kv_cache.h"
 #include "text/random_init.h"
+#include "text/rms_norm.h"
 #include "text/rope.h"
 
 namespace slowfast {
@@ -55,9 +56,11 @@ TEST(TextCrossAttention, RowsAreTextTokensOfPassesWithVisualTokens) {
 }
 
 TEST(TextCrossAttention, MemoryKeysAndValuesAreInterleavedPerHead) {
-  // kv_proj output index (head * 2 + kv) * D + d carries 100 * head + 10 * kv + d + m / 10 at
-  // memory token m: zero weights but one input column that adds m / 10 to every output.
+  // kv_proj output index (head * 2 + kv) * D + d carries 100 * head + 10 * kv + d, plus the
+  // memory row's first input (zero weights but one column of ones). Rows have mean square 1, so
+  // the RMSNorm (unit weight) leaves them unchanged.
   const int64_t kv_heads = 2, head_dim = 3, hidden = 4, memory_len = 5;
+  RMSNorm norm(hidden, 1e-6, torch::TensorOptions());
   Linear kv_proj(hidden, kv_heads * 2 * head_dim, true, torch::TensorOptions());
   kv_proj->weight.zero_();
   kv_proj->weight.select(1, 0).fill_(1.0f);
@@ -68,18 +71,21 @@ TEST(TextCrossAttention, MemoryKeysAndValuesAreInterleavedPerHead) {
       }
     }
   }
+  const torch::Tensor angle = torch::arange(memory_len, torch::kFloat32) * 0.5;
   torch::Tensor memory = torch::zeros({memory_len, hidden});
-  memory.select(1, 0).copy_(torch::arange(memory_len, torch::kFloat32) / 10.0);
+  memory.select(1, 0).copy_(2.0 * angle.cos());
+  memory.select(1, 1).copy_(2.0 * angle.sin());
 
-  const MemoryKeyValues projected = project_memory(memory, *kv_proj, kv_heads, head_dim);
+  const MemoryKeyValues projected = project_memory(memory, *norm, *kv_proj, kv_heads, head_dim);
   ASSERT_EQ(projected.key.sizes(), torch::IntArrayRef({kv_heads, memory_len, head_dim}));
   ASSERT_EQ(projected.value.sizes(), torch::IntArrayRef({kv_heads, memory_len, head_dim}));
   for (int64_t head = 0; head < kv_heads; ++head) {
     for (int64_t m = 0; m < memory_len; ++m) {
+      const double marker = 2.0 * std::cos(0.5 * m);
       for (int64_t d = 0; d < head_dim; ++d) {
-        EXPECT_NEAR(projected.key[head][m][d].item<double>(), 100.0 * head + d + m / 10.0, 1e-4);
+        EXPECT_NEAR(projected.key[head][m][d].item<double>(), 100.0 * head + d + marker, 1e-4);
         EXPECT_NEAR(projected.value[head][m][d].item<double>(),
-                    100.0 * head + 10.0 + d + m / 10.0, 1e-4);
+                    100.0 * head + 10.0 + d + marker, 1e-4);
       }
     }
   }
@@ -123,7 +129,10 @@ TEST(TextCrossAttention, HybridAttentionMatchesSpecFormulas) {
   pass.cross_rows = cross_attention_rows(is_text, CrossAttentionScope{});
   KVCache cache;
   cache.reserve({1, kv_heads, dim}, length, torch::TensorOptions());
-  const torch::Tensor out = attention->forward(hidden, pass, memory, cache);
+  RMSNorm unit_norm(config.hidden_size, 1e-6, torch::TensorOptions());
+  const torch::Tensor normed_memory = unit_norm->forward(memory);
+  const torch::Tensor out = attention->forward(
+      hidden, pass, attention->memory_key_values(memory, *unit_norm), cache);
 
   // Reference.
   const auto linear = [](const torch::Tensor& x, const Linear& layer) {
@@ -137,7 +146,7 @@ TEST(TextCrossAttention, HybridAttentionMatchesSpecFormulas) {
   const torch::Tensor v = linear(hidden, attention->v_proj).view({length, kv_heads, dim});
   torch::Tensor a = grouped_attention(q, k.transpose(0, 1), v.transpose(0, 1), 0);
   const torch::Tensor kv =
-      linear(memory, attention->cross_attn_kv_proj).view({memory_len, kv_heads, 2, dim});
+      linear(normed_memory, attention->cross_attn_kv_proj).view({memory_len, kv_heads, 2, dim});
   const double warm = std::tanh(attention->cross_attn_warm_up_gate.item<double>());
   torch::Tensor expected_a = a.clone();
   for (const int64_t t : {0, 1, 5}) {

@@ -99,8 +99,7 @@ TEST(VisionPooling, AdaptivePoolingOverFiveFrames) {
   expect_values(frame_values(fast_tokens(pooled, pooling_config(1, 4, 3)), 2),
                 {0.5, 14.0 / 3.0, 12.5});
   // With min 16 the target is min(5, 16) = 5 frames: identity.
-  expect_values(frame_values(fast_tokens(pooled, pooling_config(1, 4, 16)), 2),
-                {0, 1, 4, 9, 16});
+  expect_values(frame_values(fast_tokens(pooled, pooling_config(1, 4, 16)), 2), {0, 1, 4, 9, 16});
 }
 
 TEST(VisionPooling, AdaptiveTemporalPoolMatchesTorch) {

@@ -29,8 +29,8 @@ std::vector<uint8_t> rgb_image(int width, int height, const std::vector<int>& r,
   return image;
 }
 
-std::vector<uint8_t> resize(const std::vector<uint8_t>& image, int width, int height,
-                            int out_width, int out_height) {
+std::vector<uint8_t> resize(const std::vector<uint8_t>& image, int width, int height, int out_width,
+                            int out_height) {
   std::vector<uint8_t> out(static_cast<size_t>(out_width) * out_height * 3);
   resize_bicubic_pil(FrameView{image.data(), width, height, width * 3}, out_width, out_height,
                      PixelRect{0, 0, out_width, out_height}, out.data());
@@ -107,9 +107,9 @@ TEST(VisionResample, FixedPointWeightsSumToOne) {
 
 TEST(VisionResample, RejectsBadInput) {
   std::vector<uint8_t> image(12, 0);
-  EXPECT_THROW(resize_bicubic_pil(FrameView{nullptr, 2, 2, 6}, 2, 2, PixelRect{0, 0, 2, 2},
-                                  image.data()),
-               Error);
+  EXPECT_THROW(
+      resize_bicubic_pil(FrameView{nullptr, 2, 2, 6}, 2, 2, PixelRect{0, 0, 2, 2}, image.data()),
+      Error);
   EXPECT_THROW(resize_bicubic_pil(FrameView{image.data(), 2, 2, 5}, 2, 2, PixelRect{0, 0, 2, 2},
                                   image.data()),
                Error);

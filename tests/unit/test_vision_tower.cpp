@@ -81,8 +81,7 @@ TEST(VisionTower, ParameterPathsFollowTheCheckpointLayout) {
             (c10::IntArrayRef{12, 1, 7, 7}));
   EXPECT_EQ(params[tower + "stages.2.downsample.1.weight"].sizes(),
             (c10::IntArrayRef{16, 12, 2, 2}));
-  EXPECT_EQ(params[tower + "stages.2.blocks.0.mlp.fc1.weight"].sizes(),
-            (c10::IntArrayRef{64, 16}));
+  EXPECT_EQ(params[tower + "stages.2.blocks.0.mlp.fc1.weight"].sizes(), (c10::IntArrayRef{64, 16}));
   EXPECT_EQ(params["model.mm_projector.0.weight"].sizes(), (c10::IntArrayRef{24, 20}));
 }
 
@@ -162,8 +161,8 @@ TEST(VisionTower, GoldenCheckpointHasExactlyTheseVisionTensors) {
   std::set<std::string> checkpoint_names;
   const std::string head = std::string(kTowerPrefix) + "head.";
   for (const auto& name : checkpoint.names()) {
-    const bool vision = name.rfind("model.vision_tower.", 0) == 0 ||
-                        name.rfind("model.mm_projector.", 0) == 0;
+    const bool vision =
+        name.rfind("model.vision_tower.", 0) == 0 || name.rfind("model.mm_projector.", 0) == 0;
     if (vision && name.rfind(head, 0) != 0) checkpoint_names.insert(name);
   }
   EXPECT_EQ(module_names, checkpoint_names);

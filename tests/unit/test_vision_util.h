@@ -34,9 +34,9 @@ constexpr double kGoldenRelL2 = 1e-4;
 }  // namespace slowfast::test
 
 // Skips the current test when golden case `name` is unavailable; sets `dir` otherwise.
-#define SLOWFAST_REQUIRE_GOLDEN(dir, name)                                               \
-  const std::string dir = ::slowfast::test::golden_dir(name);                            \
-  if (dir.empty()) {                                                                     \
-    GTEST_SKIP() << "golden case '" << name << "' not found (SLOWFAST_SHARED unset or "  \
+#define SLOWFAST_REQUIRE_GOLDEN(dir, name)                                              \
+  const std::string dir = ::slowfast::test::golden_dir(name);                           \
+  if (dir.empty()) {                                                                    \
+    GTEST_SKIP() << "golden case '" << name << "' not found (SLOWFAST_SHARED unset or " \
                  << "$SLOWFAST_SHARED/golden/" << name << " absent)";                   \
   }
