@@ -13,6 +13,12 @@
 
 #include <gst/video/video.h>
 
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -328,6 +334,8 @@ struct GstSlowfastMllmPrivate
   FrameCache < std::pair < GstClockTime, GstClockTime >> frame_times;  /* index -> (pts, end) */
   GstVideoInfo video_info;
   bool have_info = false;
+  GstSegment segment;
+  bool have_segment = false;
   GstClockTime next_pts = GST_CLOCK_TIME_NONE;
   GstClockTime last_duration = GST_CLOCK_TIME_NONE;
   bool live_known = false;
@@ -355,7 +363,8 @@ struct GstSlowfastMllmPrivate
 
   /* text_src: pushes from both threads are serialized by text_lock. */
   std::mutex text_lock;
-  GstClockTime text_position = GST_CLOCK_TIME_NONE;
+  GstClockTime text_position = GST_CLOCK_TIME_NONE;       /* how far text_src has announced */
+  GstClockTime last_text_pts = GST_CLOCK_TIME_NONE;
   std::multiset < GstClockTime > pending_ends;  /* ends of windows not answered yet */
   bool text_eos = false;
 
@@ -478,6 +487,7 @@ reset_text_state (GstSlowfastMllm * self)
   std::lock_guard < std::mutex > lock (priv->text_lock);
 
   priv->text_position = GST_CLOCK_TIME_NONE;
+  priv->last_text_pts = GST_CLOCK_TIME_NONE;
   priv->pending_ends.clear ();
   priv->text_eos = false;
 }
@@ -521,6 +531,20 @@ clear_queue_locked (GstSlowfastMllmPrivate * priv)
   priv->cond.notify_all ();
 }
 
+/* The model's threads yield the CPU to the video: a live sink thread must never be late because
+ * inference took both cores. On Linux a thread's nice value is its own and is inherited by the
+ * threads it creates (libtorch's intra-op pool is created by the worker on its first operation). */
+static void
+lower_thread_priority (GstSlowfastMllm * self)
+{
+#ifdef __linux__
+  if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 10) != 0)
+    GST_DEBUG_OBJECT (self, "could not lower the priority of a model thread");
+#else
+  (void) self;
+#endif
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Convert thread */
 
@@ -532,6 +556,7 @@ convert_loop (GstSlowfastMllm * self)
   GstVideoInfo converter_in;
   GstVideoInfo converter_out;
 
+  lower_thread_priority (self);
   while (true) {
     FramePtr job;
     {
@@ -559,6 +584,12 @@ convert_loop (GstSlowfastMllm * self)
       GstVideoFrame in_frame, out_frame;
       gst_video_info_set_format (&out, GST_VIDEO_FORMAT_RGB,
           GST_VIDEO_INFO_WIDTH (&job->info), GST_VIDEO_INFO_HEIGHT (&job->info));
+      /* Only the format changes: the converter requires the rest to match. */
+      GST_VIDEO_INFO_FPS_N (&out) = GST_VIDEO_INFO_FPS_N (&job->info);
+      GST_VIDEO_INFO_FPS_D (&out) = GST_VIDEO_INFO_FPS_D (&job->info);
+      GST_VIDEO_INFO_PAR_N (&out) = GST_VIDEO_INFO_PAR_N (&job->info);
+      GST_VIDEO_INFO_PAR_D (&out) = GST_VIDEO_INFO_PAR_D (&job->info);
+      GST_VIDEO_INFO_INTERLACE_MODE (&out) = GST_VIDEO_INFO_INTERLACE_MODE (&job->info);
       if (converter == NULL || !gst_video_info_is_equal (&converter_in, &job->info)
           || !gst_video_info_is_equal (&converter_out, &out)) {
         if (converter)
@@ -762,22 +793,22 @@ worker_answer (GstSlowfastMllm * self, WorkerState & state, const WindowJob & jo
       GstBuffer *buffer = gst_buffer_new_memdup (answer.text.data (), answer.text.size ());
       GstClockTime pts = job.end;
       GstClockTime duration = job.duration;
-      /* Keep text timestamps increasing: a window ending before the text position (only
-       * possible after timestamps jumped back) starts at the position. */
-      if (GST_CLOCK_TIME_IS_VALID (priv->text_position) && GST_CLOCK_TIME_IS_VALID (pts)
-          && pts < priv->text_position) {
-        if (GST_CLOCK_TIME_IS_VALID (duration))
-          duration = pts + duration > priv->text_position ?
-              pts + duration - priv->text_position : 0;
-        pts = priv->text_position;
-      }
+      /* Text PTS never decrease. A caption may start before the previous one's nominal end
+       * (an EOS window comes less than a hop after the last one): they overlap. */
+      if (GST_CLOCK_TIME_IS_VALID (priv->last_text_pts) && GST_CLOCK_TIME_IS_VALID (pts)
+          && pts < priv->last_text_pts)
+        pts = priv->last_text_pts;
       GST_BUFFER_PTS (buffer) = pts;
       GST_BUFFER_DURATION (buffer) = duration;
       GstFlowReturn ret = gst_pad_push (self->text_srcpad, buffer);
       if (ret != GST_FLOW_OK)
         GST_DEBUG_OBJECT (self, "text push: %s", gst_flow_get_name (ret));
-      if (GST_CLOCK_TIME_IS_VALID (pts))
-        priv->text_position = GST_CLOCK_TIME_IS_VALID (duration) ? pts + duration : pts;
+      if (GST_CLOCK_TIME_IS_VALID (pts)) {
+        GstClockTime end = GST_CLOCK_TIME_IS_VALID (duration) ? pts + duration : pts;
+        priv->last_text_pts = pts;
+        if (!GST_CLOCK_TIME_IS_VALID (priv->text_position) || end > priv->text_position)
+          priv->text_position = end;
+      }
     }
   }
 
@@ -805,6 +836,7 @@ worker_loop (GstSlowfastMllm * self)
   GstSlowfastMllmPrivate *priv = self->priv;
   WorkerState state;
 
+  lower_thread_priority (self);
   while (true) {
     std::vector < FramePtr > batch;
     Item item { Item::Kind::Eos, nullptr, nullptr, 0 };
@@ -1220,7 +1252,12 @@ gst_slowfast_mllm_sink_event (GstPad * pad, GstObject * parent, GstEvent * event
           return FALSE;
         }
         /* A new segment restarts windows. Answers still due for the old one go out first,
-         * in its segment (live: they are dropped instead of delaying the stream). */
+         * in its segment (live: they are dropped instead of delaying the stream). The same
+         * segment sent again (some elements repeat it with new caps) changes nothing. */
+        if (priv->have_segment && gst_segment_is_equal (&priv->segment, segment))
+          break;
+        priv->segment = *segment;
+        priv->have_segment = true;
         if (priv->window.count () > 0) {
           if (priv->live) {
             std::lock_guard < std::mutex > lock (priv->lock);
@@ -1263,6 +1300,7 @@ gst_slowfast_mllm_sink_event (GstPad * pad, GstObject * parent, GstEvent * event
         }
         reset_stream_state (self);
         reset_text_state (self);
+        priv->have_segment = false;     /* the segment after a flush always restarts */
         std::lock_guard < std::mutex > lock (priv->text_lock);
         push_text_event_locked (self, gst_event_ref (event));
         break;
@@ -1436,15 +1474,17 @@ ensure_model (GstSlowfastMllm * self)
             "tokenizer.json)"));
     return FALSE;
   }
-  post_progress (self, GST_PROGRESS_TYPE_START, "model-load",
-      "Loading model '" + location + "'");
   try {
     auto start = std::chrono::steady_clock::now ();
     slowfast::LoadOptions options;
     options.model_dir = location;
     options.device = settings.device;
     options.dtype = settings.dtype;
-    gstslowfast::SharedModel shared = gstslowfast::acquire_model (options);
+    gstslowfast::SharedModel shared = gstslowfast::acquire_model (options,[&] {
+          post_progress (self, GST_PROGRESS_TYPE_START, "model-load",
+              "Loading model '" + location + "'");
+        }
+    );
     priv->model = shared.model;
     priv->session = std::make_unique < slowfast::Session > (priv->model);
     priv->loaded_location = location;
@@ -1488,6 +1528,7 @@ start_threads (GstSlowfastMllm * self)
   priv->run.reservoir_frames = MAX (settings.reservoir_frames, settings.window_frames);
   reset_stream_state (self);
   reset_text_state (self);
+  priv->have_segment = false;
   GST_OBJECT_LOCK (self);
   priv->stats = Stats ();
   GST_OBJECT_UNLOCK (self);

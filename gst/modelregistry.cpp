@@ -28,7 +28,8 @@ std::string canonical_dir(const std::string& dir) {
 
 }  // namespace
 
-SharedModel acquire_model(const slowfast::LoadOptions& options) {
+SharedModel acquire_model(const slowfast::LoadOptions& options,
+                          const std::function<void()>& on_load) {
   Registry& r = registry();
   const Key key{canonical_dir(options.model_dir), options.device, options.dtype};
   std::lock_guard<std::mutex> lock(r.mutex);
@@ -39,6 +40,7 @@ SharedModel acquire_model(const slowfast::LoadOptions& options) {
   if (found != r.models.end()) {
     if (auto model = found->second.lock()) return {model, false};
   }
+  if (on_load) on_load();
   SharedModel shared{slowfast::Model::load(options), true};
   r.models[key] = shared.model;
   return shared;

@@ -2,6 +2,7 @@
 // while any element holds it, so N cameras on one model cost one model's memory.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,8 +15,10 @@ struct SharedModel {
   bool loaded_now = false;  // false: another holder had already loaded it
 };
 
-// Returns the loaded model for `options`, loading it when no one holds it. Concurrent calls for
-// the same model wait for one load. Throws slowfast::Error when loading fails.
-SharedModel acquire_model(const slowfast::LoadOptions& options);
+// Returns the loaded model for `options`, loading it when no one holds it (`on_load` is called
+// first, only then). Concurrent calls for the same model wait for one load. Throws
+// slowfast::Error when loading fails.
+SharedModel acquire_model(const slowfast::LoadOptions& options,
+                          const std::function<void()>& on_load = nullptr);
 
 }  // namespace gstslowfast

@@ -22,9 +22,10 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const ForwardPas
   if (self_attn->hybrid() && pass.has_cross_attention()) {
     memory = self_attn->memory_key_values(pass.memory, *input_layernorm);
   }
+  // Residual additions in place on the blocks' fresh outputs.
   const torch::Tensor hidden =
-      x + self_attn->forward(input_layernorm->forward(x), pass, memory, cache);
-  return hidden + mlp->forward(post_attention_layernorm->forward(hidden));
+      self_attn->forward(input_layernorm->forward(x), pass, memory, cache).add_(x);
+  return mlp->forward(post_attention_layernorm->forward(hidden)).add_(hidden);
 }
 
 }  // namespace slowfast

@@ -1,6 +1,10 @@
 #include "text/linear.h"
 
+#include <vector>
+
 #include <torch/torch.h>
+
+#include "text/bf16_gemv.h"
 
 namespace slowfast {
 
@@ -15,6 +19,12 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool bias_enab
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  // A single bfloat16 row (every decode step): the dedicated kernel, rounded as a bf16 layer.
+  if (bf16_gemv_applies(x, weight)) {
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = weight.size(0);
+    return bf16_gemv(x, weight, bias).to(torch::kBFloat16).view(shape);
+  }
   return torch::nn::functional::linear(x, weight, bias);
 }
 

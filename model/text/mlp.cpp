@@ -22,7 +22,10 @@ MlpImpl::MlpImpl(const Config& config, const torch::TensorOptions& options) {
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   const auto block = [&](const torch::Tensor& rows) {
-    return down_proj->forward(torch::silu(gate_proj->forward(rows)) * up_proj->forward(rows));
+    // In place on the fresh projections: no further [rows, intermediate] temporaries.
+    torch::Tensor gate = gate_proj->forward(rows);
+    torch::silu_(gate);
+    return down_proj->forward(gate.mul_(up_proj->forward(rows)));
   };
   const int64_t length = x.size(0);
   const int64_t block_rows =

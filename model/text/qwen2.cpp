@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "slowfast.h"
+#include "text/bf16_gemv.h"
 #include "text/forward_pass.h"
 #include "text/rope.h"
 
@@ -107,9 +108,13 @@ torch::Tensor logits(const torch::Tensor& hidden, const torch::Tensor& lm_head_w
     throw Error("lm_head: hidden " + c10::str(hidden.sizes()) + " does not match weight " +
                 c10::str(lm_head_weight.sizes()));
   }
-  torch::Tensor out =
-      torch::nn::functional::linear(hidden.to(lm_head_weight.options()), lm_head_weight)
-          .to(torch::kFloat32);
+  const torch::Tensor input = hidden.to(lm_head_weight.options());
+  // One bf16 row (every decode step, and the prefill's last position): the kernel accumulates in
+  // float32 and its result is kept in float32, so no logit is rounded and none needs refining.
+  if (bf16_gemv_applies(input, lm_head_weight)) {
+    return bf16_gemv(input, lm_head_weight, {}).view({1, lm_head_weight.size(0)});
+  }
+  torch::Tensor out = torch::nn::functional::linear(input, lm_head_weight).to(torch::kFloat32);
   if (lm_head_weight.scalar_type() != torch::kFloat32) refine_top_logits(hidden, lm_head_weight, out);
   return out;
 }

@@ -60,8 +60,10 @@ TORCH_MODULE(Qwen2Model);
 
 // hidden: [L, H], lm_head_weight: [V, H] -> logits [L, V] in float32 (the product runs in the
 // weights' dtype, as the original's lm_head).
-// With low-precision weights the logits near each row's maximum are recomputed in float32
-// (refine_top_logits), so greedy choices never hinge on bf16 rounding ties.
+// With low-precision weights no logit near a row's maximum keeps bf16 rounding, so greedy choices
+// never hinge on rounding ties: a single bf16 row on a CPU with AVX512-BF16 is computed entirely
+// in float32 (bf16_gemv.h); otherwise the logits near each row's maximum are recomputed in float32
+// (refine_top_logits).
 torch::Tensor logits(const torch::Tensor& hidden, const torch::Tensor& lm_head_weight);
 // logits: [L, V] float32, updated in place.
 void refine_top_logits(const torch::Tensor& hidden, const torch::Tensor& lm_head_weight,

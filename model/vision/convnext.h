@@ -24,9 +24,12 @@ constexpr int64_t kConvNeXtKernel = 7;            // depthwise conv of every blo
 constexpr int64_t kConvNeXtMlpRatio = 4;
 
 // Memory budgets of the CPU execution (not model hyper-parameters): the bytes of one tile of MLP
-// hidden activations, and of the stem activations of one group of frames. Below glibc's largest
-// mmap threshold (32 MiB), so the buffers are recycled rather than page-faulted afresh.
-constexpr int64_t kConvNeXtTileBytes = int64_t{8} << 20;
+// hidden activations, and of the stem activations of one group of frames. Both stay below
+// glibc's largest mmap threshold (32 MiB), so buffers are recycled by malloc rather than mapped
+// and page-faulted afresh for every operation (about 50 us per 4 KiB page on the development
+// VM); tiles are otherwise as large as possible, because every operation on a tile is one
+// fork/join of the intra-op threads.
+constexpr int64_t kConvNeXtTileBytes = int64_t{24} << 20;
 constexpr int64_t kConvNeXtFrameGroupBytes = int64_t{16} << 20;
 
 // LayerNorm over the channels of a channels-first tensor (timm LayerNorm2d).

@@ -27,7 +27,9 @@ torch::Tensor ProjectorImpl::forward(const torch::Tensor& x) {
   }
   torch::InferenceMode inference;
   const torch::Tensor input = x.to(in_->weight.device(), in_->weight.scalar_type());
-  return out_->forward(torch::gelu(in_->forward(input)));
+  torch::Tensor hidden = in_->forward(input);
+  at::gelu_(hidden);  // exact (erf) GELU, in place
+  return out_->forward(hidden);
 }
 
 }  // namespace slowfast

@@ -4,7 +4,8 @@
  *    GAP events, meta) over `identity`, 1280x720 I420 at 30 fps, sample-fps 4, a model answering
  *    in parallel; target <= 1% of a 30 fps frame interval (333 us);
  * 2. live pipeline: videotestsrc is-live 30 fps -> slowfastmllm (windows generating) -> queue ->
- *    fakesink sync=true; late buffers counted by the sink (max-lateness 5 ms); target 0;
+ *    fakesink sync=true; late buffers counted by the sink (max-lateness 5 ms); target 0 (on a
+ *    loaded machine: no more than the same pipeline with identity, measured in the same run);
  * 3. per-window vision cost at hop 16 with the feature cache and without it (feature-cache=false
  *    encodes all 64 frames of every window again), from the answers' vision-time, in one run;
  *    target <= 0.35.
@@ -105,55 +106,80 @@ bench_video_overhead (const gchar * model)
   return overhead <= budget;
 }
 
+/* Runs a live pipeline to EOS; returns the video sink's rendered and late (dropped by
+ * max-lateness) buffer counts. */
 static gboolean
-bench_live_no_late_buffers (const gchar * model)
+run_live (const gchar * description, guint64 * rendered, guint64 * late,
+    GstClockTime * latency_out, GstElement ** element_out)
 {
-  gchar *description = g_strdup_printf ("videotestsrc is-live=true num-buffers=450 "
-      "pattern=ball ! video/x-raw,format=I420,width=640,height=480,framerate=30/1 ! "
-      "slowfastmllm name=m model-location=\"%s\" dtype=float32 device=cpu temperature=0 "
-      "window-frames=64 hop-frames=4 sample-fps=8 max-new-tokens=64 ! "
-      "queue ! fakesink name=sink sync=true qos=true max-lateness=5000000 "
-      "m.text_src ! queue ! fakesink sync=true async=false", model);
   GError *error = NULL;
   GstElement *pipeline = gst_parse_launch (description, &error);
-  GstElement *element = gst_bin_get_by_name (GST_BIN (pipeline), "m");
-  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  GstBus *bus = gst_element_get_bus (pipeline);
+  GstElement *sink;
+  GstBus *bus;
   GstMessage *message;
   GstStructure *stats = NULL;
-  guint64 rendered = 0, late = 0, answered = 0, dropped = 0, mean_latency = 0;
   GstQuery *latency = gst_query_new_latency ();
-  GstClockTime min_latency = 0;
   gboolean ok;
 
   g_assert (pipeline != NULL && error == NULL);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  bus = gst_element_get_bus (pipeline);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
   message = gst_bus_timed_pop_filtered (bus, 120 * GST_SECOND,
       (GstMessageType) (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
   ok = message != NULL && GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS;
   if (message)
     gst_message_unref (message);
+  *latency_out = 0;
   if (gst_element_query (pipeline, latency))
-    gst_query_parse_latency (latency, NULL, &min_latency, NULL);
+    gst_query_parse_latency (latency, NULL, latency_out, NULL);
   g_object_get (sink, "stats", &stats, NULL);
-  gst_structure_get_uint64 (stats, "rendered", &rendered);
-  gst_structure_get_uint64 (stats, "dropped", &late);
-  g_object_get (element, "windows-answered", &answered, "windows-dropped", &dropped,
-      "mean-latency", &mean_latency, NULL);
-  printf ("live 640x480 at 30 fps, windows every 0.5 s: %" G_GUINT64_FORMAT " video buffers "
-      "rendered, %" G_GUINT64_FORMAT " late (target 0); pipeline latency %.2f s; %"
-      G_GUINT64_FORMAT " windows answered (mean latency %.3f s), %" G_GUINT64_FORMAT
-      " dropped\n", rendered, late, (gdouble) min_latency / GST_SECOND, answered,
-      (gdouble) mean_latency / GST_SECOND, dropped);
+  gst_structure_get_uint64 (stats, "rendered", rendered);
+  gst_structure_get_uint64 (stats, "dropped", late);
+  if (element_out)
+    *element_out = gst_bin_get_by_name (GST_BIN (pipeline), "m");
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_structure_free (stats);
   gst_query_unref (latency);
   gst_object_unref (bus);
   gst_object_unref (sink);
-  gst_object_unref (element);
   gst_object_unref (pipeline);
+  return ok;
+}
+
+#define LIVE_SOURCE "videotestsrc is-live=true num-buffers=450 pattern=ball ! " \
+  "video/x-raw,format=I420,width=640,height=480,framerate=30/1 ! "
+#define LIVE_SINK "queue ! fakesink name=sink sync=true qos=true max-lateness=5000000"
+
+/* The same live source and sink with `identity` in place of the element measures how many
+ * buffers this (shared) machine makes late by itself; the element must add none. */
+static gboolean
+bench_live_no_late_buffers (const gchar * model)
+{
+  gchar *description = g_strdup_printf (LIVE_SOURCE
+      "slowfastmllm name=m model-location=\"%s\" dtype=float32 device=cpu temperature=0 "
+      "window-frames=64 hop-frames=4 sample-fps=8 max-new-tokens=64 ! " LIVE_SINK
+      " m.text_src ! queue ! fakesink sync=true async=false", model);
+  guint64 base_rendered = 0, base_late = 0, rendered = 0, late = 0;
+  guint64 answered = 0, dropped = 0, mean_latency = 0;
+  GstClockTime base_latency, latency;
+  GstElement *element = NULL;
+  gboolean ok;
+
+  ok = run_live (LIVE_SOURCE "identity ! " LIVE_SINK, &base_rendered, &base_late,
+      &base_latency, NULL);
+  ok &= run_live (description, &rendered, &late, &latency, &element);
+  g_object_get (element, "windows-answered", &answered, "windows-dropped", &dropped,
+      "mean-latency", &mean_latency, NULL);
+  printf ("live 640x480 at 30 fps, a window every 0.5 s: %" G_GUINT64_FORMAT " video buffers "
+      "rendered, %" G_GUINT64_FORMAT " late (target 0; identity instead of the element on this "
+      "machine now: %" G_GUINT64_FORMAT " late); pipeline latency %.2f s; %" G_GUINT64_FORMAT
+      " windows answered (mean latency %.3f s), %" G_GUINT64_FORMAT " dropped\n", rendered,
+      late, base_late, (gdouble) latency / GST_SECOND, answered,
+      (gdouble) mean_latency / GST_SECOND, dropped);
+  gst_object_unref (element);
   g_free (description);
-  return ok && late == 0 && rendered == 450 && answered > 0;
+  return ok && rendered + late == 450 && answered > 0 && (late == 0 || late <= base_late);
 }
 
 /* Mean vision-time of the answers after the first (which encodes its 64 frames either way). */

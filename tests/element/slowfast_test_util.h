@@ -68,8 +68,8 @@ slowfast_read_npy_u8 (const gchar * path, SlowfastFrames * frames)
   if (!g_file_get_contents (path, &contents, &length, NULL) || length < 10)
     return FALSE;
   header_len = (guint8) contents[8] | ((guint8) contents[9] << 8);
-  shape = g_strstr_len (contents, 10 + header_len, "'shape': (");
-  if (shape == NULL || g_strstr_len (contents, 10 + header_len, "'|u1'") == NULL
+  shape = g_strstr_len (contents + 10, header_len, "'shape': (");
+  if (shape == NULL || g_strstr_len (contents + 10, header_len, "'|u1'") == NULL
       || sscanf (shape, "'shape': (%u, %u, %u, 3)", &frames->t, &frames->h, &frames->w) != 3) {
     g_free (contents);
     return FALSE;

@@ -1,0 +1,66 @@
+// The AVX512-BF16 matrix-vector kernel against float64 references (skipped on CPUs without it).
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "slowfast.h"
+#include "test_text_util.h"
+#include "text/bf16_gemv.h"
+#include "text/linear.h"
+
+namespace slowfast {
+namespace {
+
+#define SLOWFAST_REQUIRE_BF16_GEMV()                                           \
+  if (!bf16_gemv_supported()) {                                                \
+    GTEST_SKIP() << "this CPU has no AVX512-BF16; the kernel is never used here"; \
+  }
+
+TEST(TextGemv, MatchesFloat64ReferenceIncludingTails) {
+  SLOWFAST_REQUIRE_BF16_GEMV();
+  // K = 77 leaves a 13-element tail after two full registers; N = 203 leaves 3 single rows.
+  for (const auto& [rows, k] : {std::pair<int64_t, int64_t>{203, 77}, {64, 32}, {5, 1000}}) {
+    const torch::Tensor weight = test::random_tensor({rows, k}, 81).to(torch::kBFloat16);
+    const torch::Tensor x = test::random_tensor({k}, 82).to(torch::kBFloat16);
+    const torch::Tensor bias = test::random_tensor({rows}, 83).to(torch::kBFloat16);
+    const torch::Tensor out = bf16_gemv(x, weight, bias);
+    ASSERT_EQ(out.scalar_type(), torch::kFloat32);
+    // Products of bf16 values are exact in float32; only the float32 summation order differs.
+    const torch::Tensor expected =
+        weight.to(torch::kFloat64).matmul(x.to(torch::kFloat64)) + bias.to(torch::kFloat64);
+    EXPECT_LT((out.to(torch::kFloat64) - expected).abs().max().item<double>(), 1e-4 * k)
+        << rows << "x" << k;
+  }
+}
+
+TEST(TextGemv, LinearUsesItForOneBfloat16RowAndRoundsLikeBfloat16) {
+  SLOWFAST_REQUIRE_BF16_GEMV();
+  Linear layer(96, 40, true, torch::TensorOptions().dtype(torch::kBFloat16));
+  layer->weight.copy_(test::random_tensor({40, 96}, 84));
+  layer->bias.copy_(test::random_tensor({40}, 85));
+  const torch::Tensor x = test::random_tensor({1, 96}, 86).to(torch::kBFloat16);
+  EXPECT_TRUE(bf16_gemv_applies(x, layer->weight));
+  const torch::Tensor out = layer->forward(x);
+  ASSERT_EQ(out.sizes(), torch::IntArrayRef({1, 40}));
+  EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
+  const torch::Tensor reference = torch::nn::functional::linear(x, layer->weight, layer->bias);
+  // Both round a float32 sum to bfloat16: at most one bf16 step apart (relative 2^-8).
+  const torch::Tensor difference = (out.to(torch::kFloat32) - reference.to(torch::kFloat32)).abs();
+  EXPECT_TRUE((difference <= reference.to(torch::kFloat32).abs() * (1.0 / 128) + 1e-3)
+                  .all()
+                  .item<bool>());
+}
+
+TEST(TextGemv, AppliesOnlyToSingleBfloat16Rows) {
+  const torch::Tensor weight = torch::zeros({8, 16}, torch::kBFloat16);
+  EXPECT_FALSE(bf16_gemv_applies(torch::zeros({2, 16}, torch::kBFloat16), weight));
+  EXPECT_FALSE(bf16_gemv_applies(torch::zeros({1, 16}), weight));
+  EXPECT_FALSE(bf16_gemv_applies(torch::zeros({1, 15}, torch::kBFloat16), weight));
+  EXPECT_FALSE(bf16_gemv_applies(torch::zeros({1, 8}, torch::kBFloat16), weight.t()));
+  EXPECT_EQ(bf16_gemv_applies(torch::zeros({1, 16}, torch::kBFloat16), weight),
+            bf16_gemv_supported());
+  EXPECT_THROW(bf16_gemv(torch::zeros({2, 16}, torch::kBFloat16), weight, {}), Error);
+}
+
+}  // namespace
+}  // namespace slowfast
