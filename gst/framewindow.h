@@ -15,7 +15,8 @@ constexpr uint64_t kNoTime = UINT64_MAX;
 
 // Picks frames by timestamp: slots 1/fps apart starting at the first frame; each slot takes the
 // first frame whose timestamp is at or after it, so a 30 fps stream sampled at 4 fps keeps frames
-// 0, 8, 15, 23, 30, ... and a variable-rate stream keeps the same times. fps == 0 keeps every frame.
+// 0, 8, 15, 23, 30, ... and a variable-rate stream keeps the same times. fps == 0 keeps every
+// frame.
 class FrameSampler {
  public:
   explicit FrameSampler(double fps = 0) : fps_(fps) {}
@@ -71,8 +72,8 @@ class SlidingWindow {
   uint32_t window_frames_;
   uint32_t hop_frames_;
   uint64_t count_ = 0;
-  uint64_t next_due_;                  // count at which the next window is due
-  std::optional<uint64_t> answered_;   // last frame of the newest window handed out
+  uint64_t next_due_;                 // count at which the next window is due
+  std::optional<uint64_t> answered_;  // last frame of the newest window handed out
 };
 
 // Per-frame values (features, RGB frames) by sampled-frame index.

@@ -24,8 +24,8 @@ AttentionImpl::AttentionImpl(const Config& config, int64_t layer_index, bool hyb
   if (!hybrid_) return;
 
   gating_ = parse_cross_attention_gating(config.cross_attn_gating_type);
-  cross_attn_kv_proj = register_module(
-      "cross_attn_kv_proj", Linear(hidden, 2 * kv_heads_ * head_dim_, true, options));
+  cross_attn_kv_proj = register_module("cross_attn_kv_proj",
+                                       Linear(hidden, 2 * kv_heads_ * head_dim_, true, options));
   cross_attn_gate = Linear(hidden, 1, true, options);
   cross_attn_gate_proj = torch::nn::Sequential(cross_attn_gate);
   if (gating_.tanh) cross_attn_gate_proj->push_back(torch::nn::Tanh());

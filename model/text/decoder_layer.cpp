@@ -9,8 +9,8 @@ DecoderLayerImpl::DecoderLayerImpl(const Config& config, int64_t layer_index,
   self_attn = register_module(
       "self_attn", Attention(config, layer_index, config.is_hybrid_layer(layer_index), options));
   mlp = register_module("mlp", Mlp(config, options));
-  input_layernorm = register_module(
-      "input_layernorm", RMSNorm(config.hidden_size, config.rms_norm_eps, options));
+  input_layernorm =
+      register_module("input_layernorm", RMSNorm(config.hidden_size, config.rms_norm_eps, options));
   post_attention_layernorm = register_module(
       "post_attention_layernorm", RMSNorm(config.hidden_size, config.rms_norm_eps, options));
 }

@@ -44,8 +44,8 @@ GenerationResult generate(Qwen2ModelImpl& model, const torch::Tensor& lm_head_we
 
   auto start = Clock::now();
   const torch::Tensor hidden = model.forward(prompt.embeds, prompt.is_text, prompt.memory, cache);
-  result.prefill_logits = logits(hidden.narrow(0, hidden.size(0) - 1, 1), lm_head_weight)[0]
-                              .to(torch::kCPU);
+  result.prefill_logits =
+      logits(hidden.narrow(0, hidden.size(0) - 1, 1), lm_head_weight)[0].to(torch::kCPU);
   torch::Tensor step_logits = result.prefill_logits;
   result.prefill_seconds = seconds_since(start);
 

@@ -21,6 +21,10 @@ MlpImpl::MlpImpl(const Config& config, const torch::TensorOptions& options) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  if (torch::GradMode::is_enabled()) {
+    // Training (the demo model's trainer): out-of-place, whole rows.
+    return down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
+  }
   const auto block = [&](const torch::Tensor& rows) {
     // In place on the fresh projections: no further [rows, intermediate] temporaries.
     torch::Tensor gate = gate_proj->forward(rows);

@@ -14,14 +14,13 @@ namespace slowfast {
 namespace {
 
 void check_config(const Config& config) {
-  const auto fail = [](const std::string& problem) {
-    throw Error("config.json: " + problem);
-  };
+  const auto fail = [](const std::string& problem) { throw Error("config.json: " + problem); };
   if (config.vocab_size <= 0 || config.hidden_size <= 0 || config.intermediate_size <= 0 ||
       config.num_hidden_layers <= 0 || config.num_attention_heads <= 0 ||
       config.num_key_value_heads <= 0) {
-    fail("vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads and "
-         "num_key_value_heads must be positive");
+    fail(
+        "vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads and "
+        "num_key_value_heads must be positive");
   }
   if (config.hidden_size % config.num_attention_heads != 0 || config.head_dim() % 2 != 0) {
     fail("hidden_size " + std::to_string(config.hidden_size) + " must split into " +
@@ -29,8 +28,7 @@ void check_config(const Config& config) {
   }
   if (config.num_attention_heads % config.num_key_value_heads != 0) {
     fail("num_attention_heads " + std::to_string(config.num_attention_heads) +
-         " is not a multiple of num_key_value_heads " +
-         std::to_string(config.num_key_value_heads));
+         " is not a multiple of num_key_value_heads " + std::to_string(config.num_key_value_heads));
   }
 }
 
@@ -39,8 +37,8 @@ void check_config(const Config& config) {
 Qwen2ModelImpl::Qwen2ModelImpl(const Config& config, const torch::TensorOptions& options)
     : config_(config) {
   check_config(config_);
-  embed_tokens = register_module(
-      "embed_tokens", Embedding(config_.vocab_size, config_.hidden_size, options));
+  embed_tokens =
+      register_module("embed_tokens", Embedding(config_.vocab_size, config_.hidden_size, options));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t index = 0; index < config_.num_hidden_layers; ++index) {
     decoder_layers_.push_back(DecoderLayer(config_, index, options));
@@ -61,7 +59,9 @@ torch::TensorOptions Qwen2ModelImpl::weight_options() const {
   return embed_tokens->weight.options();
 }
 
-torch::Tensor Qwen2ModelImpl::embed(const torch::Tensor& ids) { return embed_tokens->forward(ids); }
+torch::Tensor Qwen2ModelImpl::embed(const torch::Tensor& ids) {
+  return embed_tokens->forward(ids);
+}
 
 torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds,
                                       const torch::Tensor& is_text, const torch::Tensor& memory,
@@ -115,7 +115,8 @@ torch::Tensor logits(const torch::Tensor& hidden, const torch::Tensor& lm_head_w
     return bf16_gemv(input, lm_head_weight, {}).view({1, lm_head_weight.size(0)});
   }
   torch::Tensor out = torch::nn::functional::linear(input, lm_head_weight).to(torch::kFloat32);
-  if (lm_head_weight.scalar_type() != torch::kFloat32) refine_top_logits(hidden, lm_head_weight, out);
+  if (lm_head_weight.scalar_type() != torch::kFloat32)
+    refine_top_logits(hidden, lm_head_weight, out);
   return out;
 }
 

@@ -4,8 +4,7 @@
 
 namespace slowfast {
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& options)
-    : eps_(eps) {
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& options) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}, options), /*requires_grad=*/false);
 }
 

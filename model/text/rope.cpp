@@ -15,7 +15,8 @@ torch::Tensor rope_inverse_frequencies(int64_t head_dim, double theta,
                 " must be positive and even");
   }
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  const torch::Tensor exponents = torch::arange(0, head_dim, 2, f32) / static_cast<double>(head_dim);
+  const torch::Tensor exponents =
+      torch::arange(0, head_dim, 2, f32) / static_cast<double>(head_dim);
   return torch::pow(theta, exponents).reciprocal();
 }
 

@@ -17,8 +17,7 @@ constexpr float kRemoved = -std::numeric_limits<float>::infinity();
 
 torch::Tensor as_float_vector(const torch::Tensor& logits) {
   if (logits.dim() != 1 || logits.numel() == 0) {
-    throw Error("sampling: logits must be a non-empty 1-D tensor, got " +
-                c10::str(logits.sizes()));
+    throw Error("sampling: logits must be a non-empty 1-D tensor, got " + c10::str(logits.sizes()));
   }
   return logits.to(torch::kCPU, torch::kFloat32);
 }
@@ -118,8 +117,8 @@ int64_t choose_next_token(const torch::Tensor& logits, const SamplingParams& par
                           at::Generator& generator) {
   validate(params);
   if (params.temperature == 0.0) {
-    const torch::Tensor scores = apply_repetition_penalty(
-        limit_vocabulary(logits, vocab_limit), previous_ids, params.repetition_penalty);
+    const torch::Tensor scores = apply_repetition_penalty(limit_vocabulary(logits, vocab_limit),
+                                                          previous_ids, params.repetition_penalty);
     return scores.argmax().item<int64_t>();
   }
   const torch::Tensor probabilities =

@@ -12,9 +12,9 @@
 namespace slowfast {
 
 struct SamplingParams {
-  double temperature = 0.0;  // 0 = greedy
-  double top_p = 1.0;        // 1 = off
-  int64_t top_k = 0;         // 0 = off
+  double temperature = 0.0;         // 0 = greedy
+  double top_p = 1.0;               // 1 = off
+  int64_t top_k = 0;                // 0 = off
   double repetition_penalty = 1.0;  // 1 = off
 };
 
@@ -37,8 +37,7 @@ torch::Tensor apply_top_p(const torch::Tensor& logits, double top_p);
 
 // The distribution a sampled step draws from: all of the above, then softmax. [V] -> float32 [V]
 torch::Tensor sampling_probabilities(const torch::Tensor& logits, const SamplingParams& params,
-                                     const std::vector<int64_t>& previous_ids,
-                                     int64_t vocab_limit);
+                                     const std::vector<int64_t>& previous_ids, int64_t vocab_limit);
 
 // A CPU generator: the same seed gives the same draws.
 at::Generator make_sampling_generator(uint64_t seed);

@@ -68,7 +68,8 @@ ConvNeXtMlpImpl::ConvNeXtMlpImpl(int64_t channels, int64_t hidden) {
 torch::Tensor ConvNeXtMlpImpl::forward(const torch::Tensor& x) {
   // x: [..., C] -> [..., 4C] -> [..., C]
   torch::Tensor hidden = fc1_->forward(x);
-  at::gelu_(hidden);  // in place: one 4C-wide buffer per tile instead of two
+  // In place (one 4C-wide buffer per tile instead of two) unless gradients need the input.
+  hidden = torch::GradMode::is_enabled() ? at::gelu(hidden) : at::gelu_(hidden);
   return fc2_->forward(hidden);
 }
 
@@ -91,6 +92,15 @@ torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
   const torch::Tensor mixed =
       to_channels_last_view(conv_dw_->forward(input)).contiguous().view({-1, channels});
   const torch::Tensor residual = to_channels_last_view(input).view({-1, channels});
+  if (torch::GradMode::is_enabled()) {
+    // Training (the demo model's trainer): whole-tensor differentiable ops, no out= tiles.
+    const torch::Tensor normed =
+        layer_norm_float32(mixed, norm_->weight, norm_->bias, norm_->options.eps());
+    const torch::Tensor rows =
+        residual + mlp_->forward(normed.to(input.scalar_type())) * layer_scale_;
+    return rows.view({input.size(0), input.size(2), input.size(3), channels})
+        .permute({0, 3, 1, 2});
+  }
   torch::Tensor out = torch::empty_like(input);
   torch::Tensor out_rows = to_channels_last_view(out).view({-1, channels});
   // The per-position norm and MLP run on tiles of rows, so the 4C-wide hidden activations stay
@@ -168,7 +178,9 @@ torch::Tensor ConvNeXtImpl::forward(const torch::Tensor& pixels) {
                 std::to_string(image_size_) + "], got " +
                 (pixels.defined() ? c10::str(pixels.sizes()) : std::string("undefined")));
   }
-  torch::InferenceMode inference;
+  // Inference mode unless a caller records gradients (the demo model's trainer).
+  c10::optional<torch::InferenceMode> inference;
+  if (!torch::GradMode::is_enabled()) inference.emplace();
   const torch::Tensor& weight = stem_->ptr<torch::nn::Conv2dImpl>(0)->weight;
   // Frames go through in groups whose stem activations stay within a budget, for the same
   // reason the blocks tile their MLPs; each frame's result is independent of its group.

@@ -25,10 +25,13 @@ torch::Tensor ProjectorImpl::forward(const torch::Tensor& x) {
     throw Error("projector: input must end in mm_hidden_size " + std::to_string(mm_hidden_size_) +
                 ", got " + (x.defined() ? c10::str(x.sizes()) : std::string("undefined")));
   }
-  torch::InferenceMode inference;
+  // Inference mode unless a caller records gradients (the demo model's trainer).
+  c10::optional<torch::InferenceMode> inference;
+  if (!torch::GradMode::is_enabled()) inference.emplace();
   const torch::Tensor input = x.to(in_->weight.device(), in_->weight.scalar_type());
   torch::Tensor hidden = in_->forward(input);
-  at::gelu_(hidden);  // exact (erf) GELU, in place
+  // Exact (erf) GELU, in place when no gradient needs its input.
+  hidden = torch::GradMode::is_enabled() ? at::gelu(hidden) : at::gelu_(hidden);
   return out_->forward(hidden);
 }
 

@@ -165,7 +165,8 @@ TEST(FrameCache, HoldsExactlyTheWindow) {
     if (auto w = window.push()) {
       auto values = cache.gather(w->indices());
       ASSERT_TRUE(values.has_value()) << "window ending at " << i;
-      for (uint64_t j = 0; j < 64; ++j) EXPECT_EQ((*values)[j], static_cast<int>(w->first + j) * 10);
+      for (uint64_t j = 0; j < 64; ++j)
+        EXPECT_EQ((*values)[j], static_cast<int>(w->first + j) * 10);
     }
   }
   EXPECT_EQ(cache.size(), 64u);

@@ -37,8 +37,8 @@ TEST(TextAttention, QueryHeadReadsKvHeadOfItsGroup) {
   const torch::Tensor key = torch::randn({2, 1, 2});
   const torch::Tensor value = torch::tensor({1.0f, 1.0f, 2.0f, 2.0f}).view({2, 1, 2});
   const torch::Tensor out = grouped_attention(query, key, value, kAttendAllKeys).view({4, 2});
-  EXPECT_TRUE(torch::equal(out, torch::tensor({1.f, 1.f, 1.f, 1.f, 2.f, 2.f, 2.f, 2.f})
-                                    .view({4, 2})));
+  EXPECT_TRUE(
+      torch::equal(out, torch::tensor({1.f, 1.f, 1.f, 1.f, 2.f, 2.f, 2.f, 2.f}).view({4, 2})));
 }
 
 TEST(TextAttention, ScoresAreScaledByInverseSqrtHeadDim) {
@@ -69,8 +69,8 @@ TEST(TextAttention, MatchesPerHeadReferenceWithCacheOffset) {
   const torch::Tensor key = test::random_tensor({2, 9, 8}, 5);
   const torch::Tensor value = test::random_tensor({2, 9, 8}, 6);
   const torch::Tensor expected = reference_attention(query, key, value, 4);
-  EXPECT_TRUE(torch::allclose(grouped_attention(query, key, value, 4).to(torch::kFloat64),
-                              expected, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(grouped_attention(query, key, value, 4).to(torch::kFloat64), expected,
+                              1e-5, 1e-5));
 }
 
 TEST(TextAttention, BlockedRowsGiveTheSameResult) {
@@ -92,9 +92,8 @@ TEST(TextAttention, Bfloat16StaysCloseToFloat32) {
   const torch::Tensor key = test::random_tensor({2, 7, 16}, 11);
   const torch::Tensor value = test::random_tensor({2, 7, 16}, 12);
   const torch::Tensor f32 = grouped_attention(query, key, value, 0);
-  const torch::Tensor bf16 =
-      grouped_attention(query.to(torch::kBFloat16), key.to(torch::kBFloat16),
-                        value.to(torch::kBFloat16), 0);
+  const torch::Tensor bf16 = grouped_attention(query.to(torch::kBFloat16), key.to(torch::kBFloat16),
+                                               value.to(torch::kBFloat16), 0);
   EXPECT_EQ(bf16.scalar_type(), torch::kBFloat16);
   EXPECT_LT((bf16.to(torch::kFloat32) - f32).norm().item<double>() / f32.norm().item<double>(),
             3e-2);

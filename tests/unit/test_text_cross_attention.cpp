@@ -31,8 +31,8 @@ TEST(TextCrossAttention, ParsesSupportedSettings) {
   EXPECT_FALSE(plain.warm_up);
   EXPECT_THROW(parse_cross_attention_gating("channel-wise-dynamic-sigmoid"), Error);
 
-  EXPECT_FALSE(parse_cross_attention_implementation("text-only-vanilla-flashattn")
-                   .skip_before_first_visual);
+  EXPECT_FALSE(
+      parse_cross_attention_implementation("text-only-vanilla-flashattn").skip_before_first_visual);
   EXPECT_TRUE(parse_cross_attention_implementation("text-only-vanilla-masksystem")
                   .skip_before_first_visual);
   EXPECT_THROW(parse_cross_attention_implementation("vanilla"), Error);
@@ -45,14 +45,13 @@ TEST(TextCrossAttention, RowsAreTextTokensOfPassesWithVisualTokens) {
 
   CrossAttentionScope mask_system;
   mask_system.skip_before_first_visual = true;
-  EXPECT_TRUE(torch::equal(cross_attention_rows(is_text, mask_system),
-                           torch::tensor({4}, torch::kLong)));
+  EXPECT_TRUE(
+      torch::equal(cross_attention_rows(is_text, mask_system), torch::tensor({4}, torch::kLong)));
 
   // No visual token in the pass (every decode step): no cross-attention at all.
-  EXPECT_FALSE(cross_attention_rows(torch::ones({3}, torch::kBool), CrossAttentionScope{})
-                   .defined());
-  EXPECT_THROW(cross_attention_rows(torch::ones({3}, torch::kLong), CrossAttentionScope{}),
-               Error);
+  EXPECT_FALSE(
+      cross_attention_rows(torch::ones({3}, torch::kBool), CrossAttentionScope{}).defined());
+  EXPECT_THROW(cross_attention_rows(torch::ones({3}, torch::kLong), CrossAttentionScope{}), Error);
 }
 
 TEST(TextCrossAttention, MemoryKeysAndValuesAreInterleavedPerHead) {
@@ -84,8 +83,8 @@ TEST(TextCrossAttention, MemoryKeysAndValuesAreInterleavedPerHead) {
       const double marker = 2.0 * std::cos(0.5 * m);
       for (int64_t d = 0; d < head_dim; ++d) {
         EXPECT_NEAR(projected.key[head][m][d].item<double>(), 100.0 * head + d + marker, 1e-4);
-        EXPECT_NEAR(projected.value[head][m][d].item<double>(),
-                    100.0 * head + 10.0 + d + marker, 1e-4);
+        EXPECT_NEAR(projected.value[head][m][d].item<double>(), 100.0 * head + 10.0 + d + marker,
+                    1e-4);
       }
     }
   }
@@ -131,18 +130,18 @@ TEST(TextCrossAttention, HybridAttentionMatchesSpecFormulas) {
   cache.reserve({1, kv_heads, dim}, length, torch::TensorOptions());
   RMSNorm unit_norm(config.hidden_size, 1e-6, torch::TensorOptions());
   const torch::Tensor normed_memory = unit_norm->forward(memory);
-  const torch::Tensor out = attention->forward(
-      hidden, pass, attention->memory_key_values(memory, *unit_norm), cache);
+  const torch::Tensor out =
+      attention->forward(hidden, pass, attention->memory_key_values(memory, *unit_norm), cache);
 
   // Reference.
   const auto linear = [](const torch::Tensor& x, const Linear& layer) {
     torch::Tensor y = x.matmul(layer->weight.t());
     return layer->bias.defined() ? y + layer->bias : y;
   };
-  const torch::Tensor q = apply_rope(linear(hidden, attention->q_proj).view({length, heads, dim}),
-                                     pass.rope);
-  const torch::Tensor k = apply_rope(
-      linear(hidden, attention->k_proj).view({length, kv_heads, dim}), pass.rope);
+  const torch::Tensor q =
+      apply_rope(linear(hidden, attention->q_proj).view({length, heads, dim}), pass.rope);
+  const torch::Tensor k =
+      apply_rope(linear(hidden, attention->k_proj).view({length, kv_heads, dim}), pass.rope);
   const torch::Tensor v = linear(hidden, attention->v_proj).view({length, kv_heads, dim});
   torch::Tensor a = grouped_attention(q, k.transpose(0, 1), v.transpose(0, 1), 0);
   const torch::Tensor kv =
@@ -178,18 +177,24 @@ TEST(TextCrossAttention, ModulePathsOfAHybridBlock) {
   std::vector<std::string> names;
   for (const auto& item : attention->named_parameters()) names.push_back(item.key());
   std::sort(names.begin(), names.end());
-  const std::vector<std::string> expected = {
-      "cross_attn_gate_proj.0.bias", "cross_attn_gate_proj.0.weight",
-      "cross_attn_kv_proj.bias",     "cross_attn_kv_proj.weight",
-      "cross_attn_warm_up_gate",     "k_proj.bias",
-      "k_proj.weight",               "o_proj.weight",
-      "q_proj.bias",                 "q_proj.weight",
-      "v_proj.bias",                 "v_proj.weight"};
+  const std::vector<std::string> expected = {"cross_attn_gate_proj.0.bias",
+                                             "cross_attn_gate_proj.0.weight",
+                                             "cross_attn_kv_proj.bias",
+                                             "cross_attn_kv_proj.weight",
+                                             "cross_attn_warm_up_gate",
+                                             "k_proj.bias",
+                                             "k_proj.weight",
+                                             "o_proj.weight",
+                                             "q_proj.bias",
+                                             "q_proj.weight",
+                                             "v_proj.bias",
+                                             "v_proj.weight"};
   EXPECT_EQ(names, expected);
-  EXPECT_EQ(attention->cross_attn_kv_proj->weight.sizes(),
-            torch::IntArrayRef({2 * config.num_key_value_heads * config.head_dim(),
-                                config.hidden_size}));
-  EXPECT_EQ(attention->cross_attn_gate->weight.sizes(), torch::IntArrayRef({1, config.hidden_size}));
+  EXPECT_EQ(
+      attention->cross_attn_kv_proj->weight.sizes(),
+      torch::IntArrayRef({2 * config.num_key_value_heads * config.head_dim(), config.hidden_size}));
+  EXPECT_EQ(attention->cross_attn_gate->weight.sizes(),
+            torch::IntArrayRef({1, config.hidden_size}));
   EXPECT_EQ(attention->cross_attn_warm_up_gate.sizes(), torch::IntArrayRef({1}));
 }
 

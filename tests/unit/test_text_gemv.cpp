@@ -11,8 +11,8 @@
 namespace slowfast {
 namespace {
 
-#define SLOWFAST_REQUIRE_BF16_GEMV()                                           \
-  if (!bf16_gemv_supported()) {                                                \
+#define SLOWFAST_REQUIRE_BF16_GEMV()                                              \
+  if (!bf16_gemv_supported()) {                                                   \
     GTEST_SKIP() << "this CPU has no AVX512-BF16; the kernel is never used here"; \
   }
 
@@ -46,9 +46,8 @@ TEST(TextGemv, LinearUsesItForOneBfloat16RowAndRoundsLikeBfloat16) {
   const torch::Tensor reference = torch::nn::functional::linear(x, layer->weight, layer->bias);
   // Both round a float32 sum to bfloat16: at most one bf16 step apart (relative 2^-8).
   const torch::Tensor difference = (out.to(torch::kFloat32) - reference.to(torch::kFloat32)).abs();
-  EXPECT_TRUE((difference <= reference.to(torch::kFloat32).abs() * (1.0 / 128) + 1e-3)
-                  .all()
-                  .item<bool>());
+  EXPECT_TRUE(
+      (difference <= reference.to(torch::kFloat32).abs() * (1.0 / 128) + 1e-3).all().item<bool>());
 }
 
 TEST(TextGemv, AppliesOnlyToSingleBfloat16Rows) {

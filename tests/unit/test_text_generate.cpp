@@ -75,8 +75,7 @@ TEST_F(TextGenerate, StopsAtAStopIdWithoutEmittingIt) {
   }
   options.stop_ids = {free_run[stop_at], config_.vocab_size + 5};
   std::vector<int64_t> streamed;
-  const GenerationResult result =
-      run(options, [&](int64_t id) { streamed.push_back(id); });
+  const GenerationResult result = run(options, [&](int64_t id) { streamed.push_back(id); });
   const std::vector<int64_t> expected(free_run.begin(), free_run.begin() + stop_at);
   EXPECT_EQ(result.output_ids, expected);
   EXPECT_EQ(streamed, expected);

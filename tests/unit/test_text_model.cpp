@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "config.h"
 #include "npy.h"
@@ -181,8 +181,8 @@ TEST_P(TextGolden, PrefillLogitsAndGreedyTokensMatchTheOriginal) {
   load_options.dtype = torch::kFloat32;
   load_options.ignored_prefixes = {"model.vision_tower.", "model.mm_projector."};
   // Strict: every module path must be a checkpoint tensor and every LM tensor a module path.
-  ASSERT_NO_THROW(load_weights(checkpoint_root,
-                               Checkpoint::open((root / "model").string()), load_options));
+  ASSERT_NO_THROW(
+      load_weights(checkpoint_root, Checkpoint::open((root / "model").string()), load_options));
 
   nlohmann::json tokens;
   std::ifstream((root / "expected" / "tokens.json").string()) >> tokens;

@@ -23,8 +23,8 @@ TEST(TextRope, InverseFrequenciesArePowersOfTheta) {
 
 TEST(TextRope, PositionZeroLeavesVectorsUnchanged) {
   const torch::Tensor x = test::random_tensor({1, 3, 8}, 1);
-  const torch::Tensor rotated = apply_rope(x, rope_tables(0, 1, 8, 10000.0, torch::kFloat32,
-                                                          torch::kCPU));
+  const torch::Tensor rotated =
+      apply_rope(x, rope_tables(0, 1, 8, 10000.0, torch::kFloat32, torch::kCPU));
   EXPECT_TRUE(torch::equal(rotated, x));
 }
 
@@ -34,10 +34,9 @@ TEST(TextRope, PositionOneMatchesHandComputedRotation) {
   const torch::Tensor x = torch::tensor({a, b, c, d}, torch::kFloat32).view({1, 1, 4});
   const torch::Tensor rotated =
       apply_rope(x, rope_tables(1, 1, 4, 100.0, torch::kFloat32, torch::kCPU)).flatten();
-  const double expected[4] = {a * std::cos(1.0) - c * std::sin(1.0),
-                              b * std::cos(0.1) - d * std::sin(0.1),
-                              c * std::cos(1.0) + a * std::sin(1.0),
-                              d * std::cos(0.1) + b * std::sin(0.1)};
+  const double expected[4] = {
+      a * std::cos(1.0) - c * std::sin(1.0), b * std::cos(0.1) - d * std::sin(0.1),
+      c * std::cos(1.0) + a * std::sin(1.0), d * std::cos(0.1) + b * std::sin(0.1)};
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(rotated[i].item<double>(), expected[i], 1e-6) << i;
 }
 

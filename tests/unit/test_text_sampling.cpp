@@ -15,9 +15,13 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-torch::Tensor vec(std::vector<float> values) { return torch::tensor(values, torch::kFloat32); }
+torch::Tensor vec(std::vector<float> values) {
+  return torch::tensor(values, torch::kFloat32);
+}
 
-torch::Tensor log_probs(std::vector<float> probabilities) { return vec(probabilities).log(); }
+torch::Tensor log_probs(std::vector<float> probabilities) {
+  return vec(probabilities).log();
+}
 
 TEST(TextSampling, VocabularyLimitMasksTheTail) {
   const torch::Tensor logits = vec({1, 2, 3, 4});
@@ -69,7 +73,8 @@ TEST(TextSampling, ProbabilitiesCombineTheStepsInOrder) {
   // After the penalty: 1, 1, 0.4, -3; temperature: 2, 2, 0.8, -6; top-2: 2, 2.
   EXPECT_TRUE(torch::allclose(probabilities, vec({0.5, 0.5, 0, 0})));
   params.top_k = 3;
-  const torch::Tensor three = sampling_probabilities(vec({1.0f, 2.0f, 0.4f, -3.0f}), params, {1}, 0);
+  const torch::Tensor three =
+      sampling_probabilities(vec({1.0f, 2.0f, 0.4f, -3.0f}), params, {1}, 0);
   const double z = 2 * std::exp(2.0) + std::exp(0.8);
   EXPECT_NEAR(three[2].item<double>(), std::exp(0.8) / z, 1e-6);
   EXPECT_EQ(three[3].item<double>(), 0.0);
@@ -93,7 +98,8 @@ TEST(TextSampling, SameSeedSameDraws) {
   const auto draws = [&](uint64_t seed) {
     at::Generator generator = make_sampling_generator(seed);
     std::vector<int64_t> ids;
-    for (int i = 0; i < 20; ++i) ids.push_back(choose_next_token(uniform, params, {}, 0, generator));
+    for (int i = 0; i < 20; ++i)
+      ids.push_back(choose_next_token(uniform, params, {}, 0, generator));
     return ids;
   };
   EXPECT_EQ(draws(7), draws(7));
