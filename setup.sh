@@ -24,6 +24,10 @@ packages=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # textoverlay (Pango), used by the element's caption pipelines and their tests
   gstreamer1.0-x
+  # slowfast-launch (pipelines/) prints answers and alerts as JSON lines
+  libjson-glib-dev
+  # gst-discoverer-1.0: the broadcast script and tests inspect the files they make
+  gstreamer1.0-plugins-base-apps
 )
 
 install_missing() {

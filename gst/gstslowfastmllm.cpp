@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "alert.h"
 #include "framewindow.h"
 #include "gstslowfastmeta_impl.h"
 #include "modelregistry.h"
@@ -163,6 +164,9 @@ gst_slowfast_dtype_get_type (void)
 #define DEFAULT_STREAM_TOKENS FALSE
 #define DEFAULT_FEATURE_CACHE TRUE
 #define DEFAULT_RESERVOIR_FRAMES 256
+#define DEFAULT_SOURCE_ID NULL
+#define DEFAULT_ALERT_RAISE_AFTER 0
+#define DEFAULT_ALERT_CLEAR_AFTER 1
 
 enum
 {
@@ -187,6 +191,10 @@ enum
   PROP_STREAM_TOKENS,
   PROP_FEATURE_CACHE,
   PROP_RESERVOIR_FRAMES,
+  PROP_SOURCE_ID,
+  PROP_ALERT_RAISE_AFTER,
+  PROP_ALERT_CLEAR_AFTER,
+  PROP_ALERT_RAISED,
   PROP_MODEL_ID,
   PROP_WINDOWS_ANSWERED,
   PROP_WINDOWS_DROPPED,
@@ -231,6 +239,9 @@ struct Settings
   bool stream_tokens = DEFAULT_STREAM_TOKENS;
   bool feature_cache = DEFAULT_FEATURE_CACHE;
   guint reservoir_frames = DEFAULT_RESERVOIR_FRAMES;
+  std::string source_id;        /* empty: the element's name */
+  guint alert_raise_after = DEFAULT_ALERT_RAISE_AFTER;
+  guint alert_clear_after = DEFAULT_ALERT_CLEAR_AFTER;
 
   Settings ()
   {
@@ -283,6 +294,9 @@ struct WindowJob
   slowfast::GenerationParams generation;
   bool stream_tokens = false;
   std::chrono::steady_clock::time_point due;
+  GstClockTime stream_time = GST_CLOCK_TIME_NONE;       /* of `end`, in the video's segment */
+  gint64 wall_clock = 0;        /* real time (µs since the epoch) when the window became due */
+  std::string source_id;
 };
 
 struct Item
@@ -319,6 +333,9 @@ struct GstSlowfastMllmPrivate
   /* Settings: under the object lock. */
   Settings settings;
   Stats stats;
+  /* Alert state: under the object lock; kept across flushes and state changes (the scene is the
+   * same camera's), reset when the thresholds change. */
+  gstslowfast::AlertHysteresis alert { DEFAULT_ALERT_RAISE_AFTER, DEFAULT_ALERT_CLEAR_AFTER };
 
   /* Model: set in READY->PAUSED, read by the worker while it runs. */
   std::shared_ptr < const slowfast::Model > model;
@@ -407,6 +424,23 @@ post_element_message (GstSlowfastMllm * self, GstStructure * structure)
 {
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self), structure));
+}
+
+/* "2025-05-01T12:34:56.789Z": UTC with milliseconds, what the bus messages carry. */
+static std::string
+iso8601_utc (gint64 real_time_us)
+{
+  GDateTime *time = g_date_time_new_from_unix_utc (real_time_us / G_USEC_PER_SEC);
+  if (time == NULL)
+    return std::string ();
+  gchar *seconds = g_date_time_format (time, "%Y-%m-%dT%H:%M:%S");
+  gchar *text = g_strdup_printf ("%s.%03dZ", seconds,
+      (int) (real_time_us % G_USEC_PER_SEC / 1000));
+  std::string out (text);
+  g_free (text);
+  g_free (seconds);
+  g_date_time_unref (time);
+  return out;
 }
 
 static Settings
@@ -717,6 +751,38 @@ worker_take_frames (GstSlowfastMllm * self, WorkerState & state,
   }
 }
 
+/* Alert mode: reads the answer as yes/no and posts slowfast-alert when the alert is raised or
+ * cleared (after the answer's own message). */
+static void
+update_alert (GstSlowfastMllm * self, const WindowJob & job, const std::string & text,
+    const std::string & wall_clock)
+{
+  using Change = gstslowfast::AlertHysteresis::Change;
+  GstSlowfastMllmPrivate *priv = self->priv;
+
+  GST_OBJECT_LOCK (self);
+  const Change change = priv->alert.update (gstslowfast::read_verdict (text));
+  const guint consecutive = priv->alert.run ();
+  GST_OBJECT_UNLOCK (self);
+  if (change == Change::None)
+    return;
+
+  const gchar *state = change == Change::Raised ? "raised" : "cleared";
+  GST_INFO_OBJECT (self, "alert %s after %u consecutive answers: %s", state, consecutive,
+      text.c_str ());
+  post_element_message (self, gst_structure_new ("slowfast-alert",
+          "source-id", G_TYPE_STRING, job.source_id.c_str (),
+          "state", G_TYPE_STRING, state,
+          "text", G_TYPE_STRING, text.c_str (),
+          "window-start", G_TYPE_UINT64, job.start,
+          "window-end", G_TYPE_UINT64, job.end,
+          "stream-time", G_TYPE_UINT64, job.stream_time,
+          "wall-clock", G_TYPE_STRING, wall_clock.c_str (),
+          "consecutive", G_TYPE_UINT, consecutive,
+          "prompt", G_TYPE_STRING, job.prompt.c_str (), NULL));
+  g_object_notify (G_OBJECT (self), "alert-raised");
+}
+
 static void
 worker_answer (GstSlowfastMllm * self, WorkerState & state, const WindowJob & job)
 {
@@ -812,10 +878,14 @@ worker_answer (GstSlowfastMllm * self, WorkerState & state, const WindowJob & jo
     }
   }
 
+  const std::string wall_clock = iso8601_utc (job.wall_clock);
   post_element_message (self, gst_structure_new ("slowfast-answer",
           "text", G_TYPE_STRING, answer.text.c_str (),
           "window-start", G_TYPE_UINT64, job.start,
           "window-end", G_TYPE_UINT64, job.end,
+          "stream-time", G_TYPE_UINT64, job.stream_time,
+          "wall-clock", G_TYPE_STRING, wall_clock.c_str (),
+          "source-id", G_TYPE_STRING, job.source_id.c_str (),
           "latency", G_TYPE_UINT64, (guint64) (latency * GST_SECOND),
           "tokens", G_TYPE_UINT, tokens,
           "prompt", G_TYPE_STRING, job.prompt.c_str (),
@@ -823,6 +893,7 @@ worker_answer (GstSlowfastMllm * self, WorkerState & state, const WindowJob & jo
           "vision-time", G_TYPE_UINT64, (guint64) (vision * GST_SECOND),
           "generation-time", G_TYPE_UINT64, (guint64) (generation_seconds * GST_SECOND),
           NULL));
+  update_alert (self, job, answer.text, wall_clock);
 
   std::lock_guard < std::mutex > lock (priv->lock);
   if (priv->epoch.load () == epoch)
@@ -997,6 +1068,16 @@ make_window_job (GstSlowfastMllm * self, const Window & window,
   job->generation = settings.generation;
   job->stream_tokens = settings.stream_tokens;
   job->due = std::chrono::steady_clock::now ();
+  job->wall_clock = g_get_real_time ();
+  if (self->priv->have_segment && GST_CLOCK_TIME_IS_VALID (end))
+    job->stream_time = gst_segment_to_stream_time (&self->priv->segment, GST_FORMAT_TIME, end);
+  if (settings.source_id.empty ()) {
+    GST_OBJECT_LOCK (self);
+    job->source_id = GST_OBJECT_NAME (self) ? GST_OBJECT_NAME (self) : "";
+    GST_OBJECT_UNLOCK (self);
+  } else {
+    job->source_id = settings.source_id;
+  }
   return job;
 }
 
@@ -1271,8 +1352,14 @@ gst_slowfast_mllm_sink_event (GstPad * pad, GstObject * parent, GstEvent * event
         reset_stream_state (self);
         reset_text_state (self);
         {
+          /* The text stream gets the segment without its end: the answer for the last
+           * window at EOS starts at that end and would be clipped by downstream sinks. */
+          GstSegment text_segment = *segment;
+          text_segment.stop = GST_CLOCK_TIME_NONE;
+          GstEvent *text_event = gst_event_new_segment (&text_segment);
+          gst_event_set_seqnum (text_event, gst_event_get_seqnum (event));
           std::lock_guard < std::mutex > lock (priv->text_lock);
-          push_text_event_locked (self, gst_event_copy (event));
+          push_text_event_locked (self, text_event);
         }
         break;
       }
@@ -1693,6 +1780,22 @@ gst_slowfast_mllm_set_property (GObject * object, guint prop_id, const GValue * 
     case PROP_RESERVOIR_FRAMES:
       s.reservoir_frames = g_value_get_uint (value);
       break;
+    case PROP_SOURCE_ID:{
+      const gchar *source_id = g_value_get_string (value);
+      s.source_id = source_id ? source_id : "";
+      break;
+    }
+    case PROP_ALERT_RAISE_AFTER:
+    case PROP_ALERT_CLEAR_AFTER:{
+      guint & threshold = prop_id == PROP_ALERT_RAISE_AFTER ?
+          s.alert_raise_after : s.alert_clear_after;
+      /* New thresholds start over; setting the same value keeps a raised alert. */
+      if (threshold != g_value_get_uint (value)) {
+        threshold = g_value_get_uint (value);
+        self->priv->alert.configure (s.alert_raise_after, s.alert_clear_after);
+      }
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1775,6 +1878,18 @@ gst_slowfast_mllm_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_RESERVOIR_FRAMES:
       g_value_set_uint (value, s.reservoir_frames);
+      break;
+    case PROP_SOURCE_ID:
+      g_value_set_string (value, s.source_id.empty ()? NULL : s.source_id.c_str ());
+      break;
+    case PROP_ALERT_RAISE_AFTER:
+      g_value_set_uint (value, s.alert_raise_after);
+      break;
+    case PROP_ALERT_CLEAR_AFTER:
+      g_value_set_uint (value, s.alert_clear_after);
+      break;
+    case PROP_ALERT_RAISED:
+      g_value_set_boolean (value, priv->alert.raised ());
       break;
     case PROP_MODEL_ID:
       /* The model is replaced only in READY->PAUSED, on the thread setting states. */
@@ -1919,6 +2034,22 @@ gst_slowfast_mllm_class_init (GstSlowfastMllmClass * klass)
           "Whole-stream mode: frames kept while the length is unknown; the picks equal the "
           "reference's linspace exactly for streams of at most this many sampled frames",
           2, 65536, DEFAULT_RESERVOIR_FRAMES, ready));
+  g_object_class_install_property (gobject_class, PROP_SOURCE_ID,
+      g_param_spec_string ("source-id", "Source id",
+          "Names the video source (camera) in slowfast-answer and slowfast-alert messages "
+          "(NULL = the element's name)", DEFAULT_SOURCE_ID, playing));
+  g_object_class_install_property (gobject_class, PROP_ALERT_RAISE_AFTER,
+      g_param_spec_uint ("alert-raise-after", "Alert raise after",
+          "Alert mode: each answer is read as yes/no (its first word); post a slowfast-alert "
+          "'raised' after this many consecutive yes (0 = alerts off)", 0, G_MAXUINT,
+          DEFAULT_ALERT_RAISE_AFTER, playing));
+  g_object_class_install_property (gobject_class, PROP_ALERT_CLEAR_AFTER,
+      g_param_spec_uint ("alert-clear-after", "Alert clear after",
+          "Alert mode: post a slowfast-alert 'cleared' after this many consecutive no once "
+          "raised", 1, G_MAXUINT, DEFAULT_ALERT_CLEAR_AFTER, playing));
+  g_object_class_install_property (gobject_class, PROP_ALERT_RAISED,
+      g_param_spec_boolean ("alert-raised", "Alert raised",
+          "Alert mode: whether the alert is raised now", FALSE, ro));
   g_object_class_install_property (gobject_class, PROP_MODEL_ID,
       g_param_spec_string ("model-id", "Model id", "Id of the loaded model", NULL, ro));
   g_object_class_install_property (gobject_class, PROP_WINDOWS_ANSWERED,

@@ -1,6 +1,10 @@
 // slowfast-cli run: answers a prompt about frames (.npy) or a video file, optionally dumping the
 // intermediate tensors other tools compare against the reference.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -25,18 +29,21 @@ const char* const kUsage =
     "usage: slowfast-cli run --model DIR (--frames FILE.npy | --video FILE) [--prompt TEXT]\n"
     "         [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K]\n"
     "         [--repetition-penalty R] [--seed S] [--dtype auto|float32|bfloat16]\n"
-    "         [--device auto|cpu|cuda] [--threads N] [--dump DIR]\n"
+    "         [--device auto|cpu|cuda] [--threads N] [--dump DIR] [--timings]\n"
     "  --frames   uint8 [T, H, W, 3] RGB frames, used as given\n"
     "  --video    decoded with GStreamer; 64 frames sampled as linspace(0, n-1, 64)\n"
     "  --temperature 0 is greedy decoding\n"
     "  --dump     writes pixel_values.npy [T,3,S,S], vision_features.npy [T,N,H],\n"
     "             fast_tokens.npy [F,H], slow_tokens.npy [M,H], prefill_logits.npy [V]\n"
-    "             (float32) and tokens.json {input_ids, output_ids, text}\n";
+    "             (float32) and tokens.json {input_ids, output_ids, text}\n"
+    "  --timings  prints load, vision, prefill and decode seconds, token counts and\n"
+    "             peak RSS to stderr as 'timings: key=value ...' lines\n";
 
 struct RunOptions {
   LoadOptions load;
   GenerationParams generation;
   std::string frames_path, video_path, prompt = kDefaultPrompt, dump_dir;
+  bool timings = false;
 };
 
 double parse_number(const std::string& flag, const std::string& value) {
@@ -54,6 +61,10 @@ RunOptions parse(int argc, char** argv) {
     if (flag == "--help" || flag == "-h") {
       std::cout << kUsage;
       std::exit(0);
+    }
+    if (flag == "--timings") {
+      options.timings = true;
+      continue;
     }
     if (i + 1 >= argc) throw Error(flag + " needs a value\n" + kUsage);
     const std::string value = argv[++i];
@@ -106,6 +117,75 @@ torch::Tensor load_frames(const RunOptions& options) {
   return frames;
 }
 
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A "Vm..."/"Rss..." line of /proc/self/status in bytes, or -1 where there is none (not Linux).
+long long proc_status_bytes(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.compare(0, key.size() + 1, key + ":") == 0) {
+      return std::stoll(line.substr(key.size() + 1)) * 1024;  // "VmHWM:   1234 kB"
+    }
+  }
+  return -1;
+}
+
+// Processor seconds of this process, all threads: on a shared machine, the share of a core the
+// run got is cpu / wall.
+double cpu_seconds() {
+  return static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
+}
+
+// Phase durations of one run, for --timings: wall seconds, and CPU seconds where they help.
+struct RunTimings {
+  double load = 0, preprocess = 0, vision = 0, pooling = 0;
+  double load_cpu = 0, vision_cpu = 0, answer_cpu = 0;
+};
+
+// Decode forward passes: every generated token after the first, plus the step that produced a
+// stop token (generate() leaves it out of output_ids).
+long long decode_steps(const Answer& answer, int max_new_tokens) {
+  const auto count = static_cast<long long>(answer.output_ids.size());
+  const bool stopped = !answer.aborted && count < max_new_tokens;
+  return stopped ? count : std::max(0LL, count - 1);
+}
+
+// Key=value lines a script can parse and a person can read.
+void print_timings(const RunTimings& timings, const Answer& answer, const Trace& trace,
+                   int64_t frame_count, int max_new_tokens) {
+  const long long text_tokens = static_cast<long long>(answer.input_ids.size()) - 1;
+  const long long visual_tokens = trace.fast_tokens.size(0);
+  const long long prompt_tokens = text_tokens + visual_tokens;
+  const long long steps = decode_steps(answer, max_new_tokens);
+  std::fprintf(stderr,
+               "timings: load_s=%.3f load_cpu_s=%.3f frames=%lld preprocess_s=%.3f vision_s=%.3f "
+               "vision_cpu_s=%.3f vision_s_per_frame=%.3f pooling_s=%.3f\n",
+               timings.load, timings.load_cpu, static_cast<long long>(frame_count),
+               timings.preprocess, timings.vision, timings.vision_cpu, timings.vision / frame_count,
+               timings.pooling);
+  std::fprintf(stderr,
+               "timings: prompt_tokens=%lld text_tokens=%lld visual_tokens=%lld "
+               "memory_tokens=%lld prefill_s=%.3f prefill_tokens_per_s=%.2f\n",
+               prompt_tokens, text_tokens, visual_tokens,
+               static_cast<long long>(trace.slow_tokens.size(0)), answer.prefill_seconds,
+               prompt_tokens / answer.prefill_seconds);
+  std::fprintf(stderr,
+               "timings: new_tokens=%lld decode_steps=%lld decode_s=%.3f "
+               "decode_tokens_per_s=%.3f prefill_decode_cpu_s=%.3f\n",
+               static_cast<long long>(answer.output_ids.size()), steps, answer.decode_seconds,
+               steps > 0 ? steps / answer.decode_seconds : 0.0, timings.answer_cpu);
+  // Resident set: peak, and at the end split into anonymous memory and mapped files (the
+  // checkpoint's pages shared with the page cache count as file-backed).
+  std::fprintf(stderr, "timings: peak_rss_bytes=%lld rss_anon_bytes=%lld rss_file_bytes=%lld\n",
+               proc_status_bytes("VmHWM"), proc_status_bytes("RssAnon"),
+               proc_status_bytes("RssFile"));
+}
+
 void dump_tensor(const std::string& dir, const std::string& name, const torch::Tensor& tensor) {
   write_npy((std::filesystem::path(dir) / name).string(),
             tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
@@ -116,20 +196,40 @@ void dump_tensor(const std::string& dir, const std::string& name, const torch::T
 int run_run(int argc, char** argv) {
   const RunOptions options = parse(argc, argv);
   const torch::Tensor frames = load_frames(options);
+  RunTimings timings;
+  auto start = Clock::now();
+  double cpu_start = cpu_seconds();
   auto model = Model::load(options.load);
+  timings.load = seconds_since(start);
+  timings.load_cpu = cpu_seconds() - cpu_start;
   Session session(model);
 
   // The same path the element takes: per-frame features, then a window of them.
   torch::NoGradGuard no_grad;
+  start = Clock::now();
   const torch::Tensor pixels = preprocess_frames_tensor(*model, frames);
+  timings.preprocess = seconds_since(start);
+  start = Clock::now();
+  cpu_start = cpu_seconds();
   const torch::Tensor features = vision_features(*model, pixels);
+  timings.vision = seconds_since(start);
+  timings.vision_cpu = cpu_seconds() - cpu_start;
+  start = Clock::now();
   const bool single_frame = frames.size(0) == 1;
   const std::vector<FrameFeatures> window = frame_features(*model, features, single_frame);
+  timings.pooling = seconds_since(start);
 
   Trace trace;
+  const bool want_trace = !options.dump_dir.empty() || options.timings;
+  cpu_start = cpu_seconds();
   const Answer answer = answer_with_trace(session, window, options.prompt, options.generation,
-                                          nullptr, nullptr, options.dump_dir.empty() ? nullptr : &trace);
+                                          nullptr, nullptr, want_trace ? &trace : nullptr);
+  timings.answer_cpu = cpu_seconds() - cpu_start;
   std::cout << answer.text << std::endl;
+  if (options.timings) {
+    timings.pooling += answer.vision_seconds;  // the window's slow/fast split
+    print_timings(timings, answer, trace, frames.size(0), options.generation.max_new_tokens);
+  }
 
   if (!options.dump_dir.empty()) {
     std::filesystem::create_directories(options.dump_dir);

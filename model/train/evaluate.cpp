@@ -1,0 +1,105 @@
+#include "train/evaluate.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include <torch/torch.h>
+
+#include "engine.h"
+#include "npy.h"
+#include "train/scene.h"
+#include "train/tasks.h"
+#include "train/testsrc.h"
+
+namespace slowfast::demo {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The questions of held-out clip `seed`: canonical wording, drawn from the clip's own seed.
+std::vector<Question> eval_questions(const Scene& scene, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  return questions_for(scene, rng, /*vary_prompts=*/false);
+}
+
+}  // namespace
+
+nlohmann::json evaluate(const EvalOptions& options) {
+  LoadOptions load;
+  load.model_dir = options.model_dir;
+  load.dtype = DType::Float32;
+  load.device = Device::Cpu;
+  const auto model = Model::load(load);
+  Session session(model);
+  GenerationParams params;
+  params.temperature = 0;
+  params.max_new_tokens = 32;
+
+  std::map<std::string, std::pair<int, int>> tally;
+  for (int i = 0; i < options.count; ++i) {
+    const uint64_t seed = options.first_seed + i;
+    const Scene scene = random_scene(seed, options.pattern_share);
+    const std::vector<uint8_t> frames = render_scene(scene);
+    std::vector<FrameView> views;
+    for (int f = 0; f < scene.frames; ++f) {
+      views.push_back({frames.data() + static_cast<size_t>(f) * scene.width * scene.height * 3,
+                       scene.width, scene.height, scene.width * 3});
+    }
+    const auto features = model->encode_frames(views, false);
+    for (const Question& question : eval_questions(scene, seed)) {
+      const Answer answer = answer_with_trace(
+          session, features, question.prompt, params, {}, {}, nullptr,
+          options.zero_slow_tokens ? Ablation::ZeroSlowTokens : Ablation::None);
+      const bool right = is_correct(question, answer.text);
+      auto& t = tally[kind_name(question.kind)];
+      t.first += right ? 1 : 0;
+      t.second += 1;
+      if (!right && options.verbose) {
+        std::cout << "seed " << seed << " " << kind_name(question.kind) << ": asked \""
+                  << question.prompt << "\" expected \"" << question.answer << "\" got \""
+                  << answer.text << "\"" << std::endl;
+      }
+    }
+  }
+  nlohmann::json result = nlohmann::json::object();
+  for (const auto& [kind, t] : tally) {
+    result[kind] = {{"right", t.first},
+                    {"asked", t.second},
+                    {"accuracy", t.second ? static_cast<double>(t.first) / t.second : 0.0}};
+  }
+  return result;
+}
+
+void write_eval_set(const std::string& dir, int count, uint64_t first_seed, double pattern_share) {
+  fs::create_directories(dir);
+  std::ofstream cases(fs::path(dir) / "cases.jsonl");
+  for (int i = 0; i < count; ++i) {
+    const uint64_t seed = first_seed + i;
+    const Scene scene = random_scene(seed, pattern_share);
+    std::vector<uint8_t> frames = render_scene(scene);
+    char name[32];
+    std::snprintf(name, sizeof name, "clip_%04d", i);
+    const torch::Tensor rgb =
+        torch::from_blob(frames.data(), {scene.frames, scene.height, scene.width, 3}, torch::kUInt8);
+    write_npy((fs::path(dir) / (std::string(name) + ".npy")).string(), rgb);
+    std::ofstream raw(fs::path(dir) / (std::string(name) + ".rgb"), std::ios::binary);
+    raw.write(reinterpret_cast<const char*>(frames.data()), static_cast<std::streamsize>(frames.size()));
+    nlohmann::json questions = nlohmann::json::array();
+    for (const Question& q : eval_questions(scene, seed)) {
+      questions.push_back({{"kind", kind_name(q.kind)}, {"prompt", q.prompt}, {"answer", q.answer}});
+    }
+    cases << nlohmann::json{{"clip", name},
+                            {"seed", seed},
+                            {"width", scene.width},
+                            {"height", scene.height},
+                            {"frames", scene.frames},
+                            {"questions", questions}}
+                 .dump()
+          << "\n";
+  }
+  if (!cases) throw Error("cannot write " + (fs::path(dir) / "cases.jsonl").string());
+}
+
+}  // namespace slowfast::demo

@@ -1,0 +1,224 @@
+#include "train/scene.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace slowfast::demo {
+
+const std::array<NamedColour, 4> kColours = {{
+    {"red", {225, 35, 35}},
+    {"green", {35, 195, 55}},
+    {"blue", {45, 75, 235}},
+    {"yellow", {235, 215, 35}},
+}};
+const std::array<const char*, 3> kShapeNames = {"circle", "square", "triangle"};
+const std::array<const char*, 4> kDirectionNames = {"left", "right", "up", "down"};
+const std::array<Pattern, 6> kPatterns = {Pattern::Smpte,    Pattern::Ball,     Pattern::Snow,
+                                          Pattern::Circular, Pattern::Pinwheel, Pattern::ZonePlate};
+
+const char* pattern_nick(Pattern pattern) {
+  switch (pattern) {
+    case Pattern::Smpte: return "smpte";
+    case Pattern::Ball: return "ball";
+    case Pattern::Snow: return "snow";
+    case Pattern::Circular: return "circular";
+    case Pattern::Pinwheel: return "pinwheel";
+    case Pattern::ZonePlate: return "zone-plate";
+  }
+  return "ball";
+}
+
+std::pair<double, double> ShapeScene::dot_position(int frame) const {
+  std::mt19937_64 rng(dot_seed + static_cast<uint64_t>(frame) * 0x9E3779B97F4A7C15ull);
+  std::uniform_real_distribution<double> place(6, 128 - 6);
+  const double x = place(rng);
+  return {x, place(rng)};
+}
+
+bool Scene::shape_visible(int index) const {
+  return !is_pattern && index >= shape.first_visible && index <= shape.last_visible;
+}
+
+bool Scene::shape_present_at_end() const {
+  int visible = 0;
+  for (int i = frames - kPresentTailFrames; i < frames; ++i) visible += shape_visible(i) ? 1 : 0;
+  return visible >= kPresentMinFrames;
+}
+
+namespace {
+
+// Geometry is drawn in a 128 x 128 square, scaled to the central square of the frame: the
+// engine's center crop keeps exactly that square, so every object stays in the model's view.
+constexpr double kUnit = 128;
+
+double uniform(std::mt19937_64& rng, double low, double high) {
+  return std::uniform_real_distribution<double>(low, high)(rng);
+}
+int uniform_int(std::mt19937_64& rng, int low, int high) {  // inclusive
+  return std::uniform_int_distribution<int>(low, high)(rng);
+}
+
+ShapeScene random_shapes(std::mt19937_64& rng) {
+  ShapeScene s;
+  s.shape = static_cast<ShapeKind>(uniform_int(rng, 0, 2));
+  s.colour = uniform_int(rng, 0, 3);
+  s.direction = static_cast<Direction>(uniform_int(rng, 0, 3));
+  s.size = uniform(rng, 12, 24);
+  s.speed = uniform(rng, 0.5, 1.3);
+  const double margin = s.size + 2;
+  const double travel = s.speed * (kClipFrames - 1);
+  const double slack = std::max(0.0, kUnit - 2 * margin - travel);
+  const double along = margin + uniform(rng, 0, slack);  // start on the motion axis
+  const double across = uniform(rng, margin, kUnit - margin);
+  const double sign = (s.direction == Direction::Right || s.direction == Direction::Down) ? 1 : -1;
+  const double start = sign > 0 ? along : kUnit - along;
+  if (s.direction == Direction::Left || s.direction == Direction::Right) {
+    s.start_x = start;
+    s.start_y = across;
+  } else {
+    s.start_x = across;
+    s.start_y = start;
+  }
+  s.speed = std::min(s.speed, (kUnit - 2 * margin) / (kClipFrames - 1)) * sign;
+
+  const double event = uniform(rng, 0, 1);
+  if (event < 0.5) {
+    s.event = Event::None;
+  } else if (event < 0.75) {
+    s.event = Event::Appears;
+    s.first_visible = uniform_int(rng, 8, 40);
+  } else {
+    s.event = Event::Disappears;
+    s.last_visible = uniform_int(rng, 20, 44);
+  }
+
+  s.dot_colour = uniform_int(rng, 0, 3);
+  s.dot_size = uniform(rng, 4.0, 6.0);
+  s.dot_seed = rng();
+  for (auto& c : s.background) c = static_cast<uint8_t>(uniform_int(rng, 0, 50));
+  return s;
+}
+
+// Fraction of the pixel (px, py) (unit coordinates of its 2x2 sub-samples) inside the shape.
+template <typename Inside>
+double coverage(double x0, double y0, double step, Inside inside) {
+  int hits = 0;
+  for (int sy = 0; sy < 2; ++sy) {
+    for (int sx = 0; sx < 2; ++sx) {
+      hits += inside(x0 + (sx + 0.5) * step / 2, y0 + (sy + 0.5) * step / 2) ? 1 : 0;
+    }
+  }
+  return hits / 4.0;
+}
+
+bool inside_shape(ShapeKind kind, double cx, double cy, double size, double x, double y) {
+  const double dx = x - cx, dy = y - cy;
+  switch (kind) {
+    case ShapeKind::Circle: return dx * dx + dy * dy <= size * size;
+    case ShapeKind::Square: return std::abs(dx) <= size && std::abs(dy) <= size;
+    case ShapeKind::Triangle: {
+      // Apex up: (0, -size), base from (-size, size) to (size, size).
+      if (dy > size || dy < -size) return false;
+      const double half_width = (dy + size) / 2;
+      return std::abs(dx) <= half_width;
+    }
+  }
+  return false;
+}
+
+// Position along the motion axis: linear, reflected at the edges (only long scripted clips
+// reach them; random scenes are laid out to stay inside).
+double bounce(double position, double low, double high) {
+  const double span = high - low;
+  if (span <= 0) return low;
+  double t = std::fmod(position - low, 2 * span);
+  if (t < 0) t += 2 * span;
+  return low + (t <= span ? t : 2 * span - t);
+}
+
+void paint(std::vector<uint8_t>& frame, int width, int x, int y, const std::array<uint8_t, 3>& rgb,
+           double alpha) {
+  if (alpha <= 0) return;
+  uint8_t* p = &frame[(static_cast<size_t>(y) * width + x) * 3];
+  for (int c = 0; c < 3; ++c) {
+    p[c] = static_cast<uint8_t>(std::lround(p[c] * (1 - alpha) + rgb[c] * alpha));
+  }
+}
+
+}  // namespace
+
+Scene random_scene(uint64_t seed, double pattern_share) {
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull);
+  Scene scene;
+  scene.is_pattern = uniform(rng, 0, 1) < pattern_share;
+  if (scene.is_pattern) {
+    static constexpr std::array<std::array<int, 2>, 5> kSizes = {
+        {{320, 240}, {160, 120}, {640, 480}, {128, 128}, {176, 144}}};
+    const auto size = kSizes[uniform_int(rng, 0, kSizes.size() - 1)];
+    scene.width = size[0];
+    scene.height = size[1];
+    scene.pattern.pattern = kPatterns[uniform_int(rng, 0, kPatterns.size() - 1)];
+    scene.pattern.frame_step = uniform_int(rng, 1, 10);
+    scene.pattern.first_frame = uniform_int(rng, 0, 300);
+  } else {
+    static constexpr std::array<std::array<int, 2>, 5> kSizes = {
+        {{128, 128}, {160, 120}, {192, 192}, {176, 144}, {240, 180}}};
+    const auto size = kSizes[uniform_int(rng, 0, kSizes.size() - 1)];
+    scene.width = size[0];
+    scene.height = size[1];
+    scene.shape = random_shapes(rng);
+  }
+  return scene;
+}
+
+std::vector<uint8_t> render_shapes(const Scene& scene) {
+  const ShapeScene& s = scene.shape;
+  const int width = scene.width, height = scene.height;
+  const double scale = std::min(width, height) / kUnit;  // frame pixels per unit
+  const double offset_x = (width - kUnit * scale) / 2, offset_y = (height - kUnit * scale) / 2;
+  const size_t frame_bytes = static_cast<size_t>(width) * height * 3;
+  std::vector<uint8_t> frames(frame_bytes * scene.frames);
+  std::vector<uint8_t> frame(frame_bytes);
+
+  // Pixels near a point, as a range of unit coordinates -> the pixels to visit.
+  const auto draw = [&](double cx, double cy, double extent, const std::array<uint8_t, 3>& rgb,
+                        auto inside) {
+    const int x_first = std::max(0, static_cast<int>((cx - extent - 1) * scale + offset_x));
+    const int x_last = std::min(width - 1, static_cast<int>((cx + extent + 1) * scale + offset_x));
+    const int y_first = std::max(0, static_cast<int>((cy - extent - 1) * scale + offset_y));
+    const int y_last = std::min(height - 1, static_cast<int>((cy + extent + 1) * scale + offset_y));
+    for (int y = y_first; y <= y_last; ++y) {
+      for (int x = x_first; x <= x_last; ++x) {
+        const double ux = (x - offset_x) / scale, uy = (y - offset_y) / scale;
+        paint(frame, width, x, y, rgb, coverage(ux, uy, 1 / scale, inside));
+      }
+    }
+  };
+
+  for (int index = 0; index < scene.frames; ++index) {
+    for (size_t p = 0; p < frame_bytes; p += 3) {
+      frame[p] = s.background[0];
+      frame[p + 1] = s.background[1];
+      frame[p + 2] = s.background[2];
+    }
+    if (scene.shape_visible(index)) {
+      const bool horizontal = s.direction == Direction::Left || s.direction == Direction::Right;
+      const double low = s.size + 2, high = kUnit - s.size - 2;
+      const double cx = horizontal ? bounce(s.start_x + s.speed * index, low, high) : s.start_x;
+      const double cy = horizontal ? s.start_y : bounce(s.start_y + s.speed * index, low, high);
+      draw(cx, cy, s.size, kColours[s.colour].rgb, [&](double x, double y) {
+        return inside_shape(s.shape, cx, cy, s.size, x, y);
+      });
+    }
+    // The dot last, so the shape never hides it.
+    const std::pair<double, double> dot = s.dot_position(index);
+    const double dot_x = dot.first, dot_y = dot.second;
+    draw(dot_x, dot_y, s.dot_size, kColours[s.dot_colour].rgb, [&](double x, double y) {
+      return inside_shape(ShapeKind::Square, dot_x, dot_y, s.dot_size, x, y);
+    });
+    std::copy(frame.begin(), frame.end(), frames.begin() + index * frame_bytes);
+  }
+  return frames;
+}
+
+}  // namespace slowfast::demo

@@ -1,0 +1,87 @@
+// Synthetic video clips for the demo model: coloured shapes that move, appear and disappear, with
+// a small dot whose colour is the fine-detail question; and GStreamer videotestsrc patterns.
+// A Scene is drawn from a seed; the same seed gives the same clip everywhere (trainer, evaluation,
+// tests), and evaluation seeds come from a range the trainer never uses.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace slowfast::demo {
+
+enum class ShapeKind { Circle, Square, Triangle };
+enum class Direction { Left, Right, Up, Down };
+enum class Event { None, Appears, Disappears };
+// videotestsrc patterns the model knows (by their GStreamer nick).
+enum class Pattern { Smpte, Ball, Snow, Circular, Pinwheel, ZonePlate };
+
+struct NamedColour {
+  const char* name;
+  std::array<uint8_t, 3> rgb;
+};
+// Shape and dot colours. White is left out on purpose: the videotestsrc ball is a white disc.
+extern const std::array<NamedColour, 4> kColours;
+extern const std::array<const char*, 3> kShapeNames;
+extern const std::array<const char*, 4> kDirectionNames;
+extern const std::array<Pattern, 6> kPatterns;
+const char* pattern_nick(Pattern pattern);
+
+// Frames in a clip: one sliding window of the element at its defaults.
+constexpr int kClipFrames = 64;
+// The yes/no question asks about the end of the window: the object counts as present when it is
+// visible in at least kPresentMinFrames of the last kPresentTailFrames frames (a quarter of the
+// window, i.e. one hop at the element's defaults), so alerts follow the stream within one hop.
+constexpr int kPresentTailFrames = 16;
+constexpr int kPresentMinFrames = 4;
+
+struct ShapeScene {
+  ShapeKind shape = ShapeKind::Circle;
+  int colour = 0;  // index into kColours
+  Direction direction = Direction::Right;
+  Event event = Event::None;
+  double size = 16;  // half extent in pixels when the clip's shorter side is 128
+  double start_x = 0, start_y = 0, speed = 1;  // pixels per frame at 128
+  int first_visible = 0, last_visible = kClipFrames - 1;
+  // The dot jumps to a new place every frame (positions drawn from dot_seed), so it is fine
+  // detail of each frame that averaging frames together (the fast tokens) smears away.
+  int dot_colour = 0;
+  double dot_size = 3;  // half extent
+  uint64_t dot_seed = 0;
+  std::array<uint8_t, 3> background{0, 0, 0};
+
+  // Centre of the dot in frame `frame` (unit coordinates).
+  std::pair<double, double> dot_position(int frame) const;
+};
+
+struct PatternScene {
+  Pattern pattern = Pattern::Ball;
+  int frame_step = 1;    // sampled frames are this many source frames apart
+  int first_frame = 0;   // source frames skipped before the first sampled one
+};
+
+struct Scene {
+  bool is_pattern = false;
+  ShapeScene shape;
+  PatternScene pattern;
+  int width = 128, height = 128;
+  int frames = kClipFrames;
+
+  // Whether the main shape is visible in frame `index`.
+  bool shape_visible(int index) const;
+  // The yes/no ground truth for "is there a <colour> <shape>" (see kPresentTailFrames).
+  bool shape_present_at_end() const;
+};
+
+// A random scene. Seeds below kEvalSeedBase are for training, at or above it for evaluation.
+constexpr uint64_t kEvalSeedBase = 1'000'000'000;
+Scene random_scene(uint64_t seed, double pattern_share);
+
+// RGB frames, [frames][height][width][3] row-major. Pattern scenes are rendered by GStreamer's
+// videotestsrc (render_pattern in testsrc.h); this draws shape scenes only.
+std::vector<uint8_t> render_shapes(const Scene& scene);
+
+}  // namespace slowfast::demo

@@ -1,0 +1,42 @@
+// What the demo model is asked about a clip and what it must answer: three kinds of question,
+// each with fixed answer templates, so answers can be scored field by field.
+#pragma once
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "train/scene.h"
+
+namespace slowfast::demo {
+
+enum class QuestionKind { Describe, YesNo, Detail };
+const char* kind_name(QuestionKind kind);
+
+struct Question {
+  QuestionKind kind;
+  std::string prompt;
+  std::string answer;
+};
+
+// The element's default prompt, and the one evaluation uses for descriptions.
+extern const char* const kDescribePrompt;
+
+// "A red circle moves left." / "A white ball moves on a black background." ...
+std::string describe(const Scene& scene);
+
+// One question of each kind the scene supports (pattern scenes have no dot, so no Detail).
+// `vary_prompts` picks among paraphrases (training); otherwise the canonical wording is used.
+std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bool vary_prompts);
+
+// The yes/no prompt about an object, e.g. yes_no_prompt("red", "circle").
+std::string yes_no_prompt(const std::string& colour, const std::string& shape);
+
+// Lower-cased, trimmed, without a final period: how answers are compared.
+std::string normalize_answer(const std::string& text);
+bool is_correct(const Question& question, const std::string& answer);
+
+// Every prompt and answer the templates can produce: the tokenizer's training text.
+std::vector<std::string> template_corpus();
+
+}  // namespace slowfast::demo

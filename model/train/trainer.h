@@ -1,0 +1,51 @@
+// Trains the demo model with libtorch autograd through the engine's own modules
+// (SlowFastForCausalLM: ConvNeXt, projector, slow/fast pooling, Qwen2 with hybrid layers) and
+// writes it as a Hugging Face checkpoint directory the engine loads like the release.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace slowfast::demo {
+
+struct TrainOptions {
+  std::string out_dir;
+  int64_t steps = 1200;
+  int clips_per_step = 6;
+  double learning_rate = 2e-3;
+  double vision_lr_scale = 2;  // vision tower and projector learn this much faster
+  // Weight of the penalty on the visual tokens' common mean (see Trainer::step_loss).
+  double common_mode_penalty = 1.0;
+  uint64_t seed = 1;
+  // One intra-op thread: the model's operations are tiny, and OpenMP's barriers cost more than
+  // they save (up to 8x slower with two threads on a busy machine).
+  int threads = 1;
+  double pattern_share = 0.25;  // share of videotestsrc clips among the training clips
+  int patterns_pool = 8;        // pre-rendered clips per videotestsrc pattern
+  // Detail questions are asked with the fast tokens zeroed this often, so the model learns to
+  // read fine detail from the slow tokens (the cross-attention memory) as the architecture
+  // intends, instead of from the heavily pooled fast tokens.
+  double detail_fast_dropout = 0.75;
+  // Frames per training clip, taken evenly from the 64 rendered ones (random phase). The window
+  // keeps its duration and its 8 fast tokens (adaptive pooling below min_fast_frames), with a
+  // quarter of the vision tower's cost; the slow tokens are fewer but show the same frames.
+  int train_frames = 16;
+  // Every this many steps the clips keep all their frames, so the model also learns the exact
+  // token layout of a full window (64 frames: 256 slow tokens, fast tokens of 8 frames each).
+  int full_window_every = 4;
+  int log_every = 10;
+};
+
+// The demo config (sizes in docs/model.md) for a tokenizer of `vocab_size` tokens.
+nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id);
+
+struct TrainResult {
+  double first_loss = 0;  // mean loss of the first log interval
+  double last_loss = 0;   // mean loss of the last one
+  double seconds = 0;
+};
+TrainResult train(const TrainOptions& options);
+
+}  // namespace slowfast::demo

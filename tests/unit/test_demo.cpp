@@ -1,0 +1,214 @@
+// The demo model's training side: synthetic scenes, question templates, its tokenizer (loaded
+// by the engine's own tokenizer code) and a short training run through the engine's modules.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "slowfast.h"
+#include "tokenizer.h"
+#include "train/demo_tokenizer.h"
+#include "train/scene.h"
+#include "train/tasks.h"
+#include "train/testsrc.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+using namespace slowfast;
+using namespace slowfast::demo;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("slowfast_test_demo_" + name + "_" +
+                                                    std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::array<uint8_t, 3> pixel(const std::vector<uint8_t>& frames, const Scene& scene, int frame,
+                             int x, int y) {
+  const size_t at = ((static_cast<size_t>(frame) * scene.height + y) * scene.width + x) * 3;
+  return {frames[at], frames[at + 1], frames[at + 2]};
+}
+
+Scene fixed_scene() {
+  Scene scene = random_scene(11, 0.0);
+  scene.width = scene.height = 128;
+  ShapeScene& s = scene.shape;
+  s.shape = ShapeKind::Square;
+  s.colour = 1;  // green
+  s.direction = Direction::Right;
+  s.event = Event::None;
+  s.size = 12;
+  s.start_x = 30;
+  s.start_y = 40;
+  s.speed = 1;
+  s.first_visible = 0;
+  s.last_visible = kClipFrames - 1;
+  s.dot_colour = 0;  // red
+  s.dot_size = 3;
+  s.background = {10, 10, 10};
+  return scene;
+}
+
+}  // namespace
+
+TEST(DemoScene, SameSeedSameClipOtherSeedOtherClip) {
+  const auto a = render_scene(random_scene(42, 0.0));
+  EXPECT_EQ(a, render_scene(random_scene(42, 0.0)));
+  EXPECT_NE(a, render_scene(random_scene(43, 0.0)));
+}
+
+TEST(DemoScene, ShapeAndDotAreDrawnWhereTheSceneSays) {
+  const Scene scene = fixed_scene();
+  const auto frames = render_shapes(scene);
+  ASSERT_EQ(frames.size(), static_cast<size_t>(kClipFrames) * 128 * 128 * 3);
+  const auto green = kColours[1].rgb, red = kColours[0].rgb;
+  EXPECT_EQ(pixel(frames, scene, 0, 30, 40), green);
+  EXPECT_EQ(pixel(frames, scene, 20, 50, 40), green);  // moved right by 20 pixels
+  EXPECT_EQ((pixel(frames, scene, 20, 30, 40)), (std::array<uint8_t, 3>{10, 10, 10}));
+  for (int frame : {0, 63}) {
+    const auto [x, y] = scene.shape.dot_position(frame);
+    EXPECT_EQ(pixel(frames, scene, frame, static_cast<int>(x), static_cast<int>(y)), red);
+  }
+  EXPECT_NE(scene.shape.dot_position(0), scene.shape.dot_position(1)) << "the dot jumps";
+}
+
+TEST(DemoScene, FramesOfAnotherSizeShowTheSameSquareScaled) {
+  Scene scene = fixed_scene();
+  scene.width = 512;
+  scene.height = 256;  // central 256 x 256 square, scale 2
+  const auto frames = render_shapes(scene);
+  EXPECT_EQ(pixel(frames, scene, 0, 128 + 60, 80), kColours[1].rgb);
+  EXPECT_EQ((pixel(frames, scene, 0, 60, 80)), (std::array<uint8_t, 3>{10, 10, 10}));
+}
+
+TEST(DemoScene, PresentAtEndCountsTheLastQuarter) {
+  Scene scene = fixed_scene();
+  EXPECT_TRUE(scene.shape_present_at_end());
+  scene.shape.last_visible = 44;  // gone 19 frames before the end
+  EXPECT_FALSE(scene.shape_present_at_end());
+  scene.shape.last_visible = kClipFrames - 1;
+  scene.shape.first_visible = kClipFrames - kPresentMinFrames;  // just enough frames
+  EXPECT_TRUE(scene.shape_present_at_end());
+  scene.shape.first_visible = kClipFrames - kPresentMinFrames + 1;
+  EXPECT_FALSE(scene.shape_present_at_end());
+}
+
+TEST(DemoScene, VideotestsrcPatternsComeFromGStreamer) {
+  Scene scene = random_scene(5, 1.0);
+  scene.width = 160;
+  scene.height = 120;
+  scene.pattern.pattern = Pattern::Ball;
+  scene.pattern.frame_step = 3;
+  const auto ball = render_pattern(scene);
+  ASSERT_EQ(ball.size(), static_cast<size_t>(kClipFrames) * 160 * 120 * 3);
+  // The ball moves: the first and a later frame differ; the background corner stays black.
+  EXPECT_NE(std::vector<uint8_t>(ball.begin(), ball.begin() + 160 * 120 * 3),
+            std::vector<uint8_t>(ball.begin() + 10 * 160 * 120 * 3, ball.begin() + 11 * 160 * 120 * 3));
+  EXPECT_EQ((pixel(ball, scene, 0, 0, 0)), (std::array<uint8_t, 3>{0, 0, 0}));
+  scene.pattern.pattern = Pattern::Smpte;
+  const auto bars = render_pattern(scene);
+  // SMPTE bars: white (grey) first, then yellow.
+  const auto white = pixel(bars, scene, 0, 5, 10);
+  EXPECT_GT(white[0], 150);
+  EXPECT_EQ(white[0], white[1]);
+  EXPECT_EQ(white[1], white[2]);
+  const auto yellow = pixel(bars, scene, 0, 160 * 3 / 14, 10);
+  EXPECT_GT(yellow[0], 150);
+  EXPECT_GT(yellow[1], 150);
+  EXPECT_LT(yellow[2], 50);
+}
+
+TEST(DemoTasks, EveryAnswerAndPromptIsInTheTemplates) {
+  const auto corpus = template_corpus();
+  const std::set<std::string> known(corpus.begin(), corpus.end());
+  std::mt19937_64 rng(3);
+  std::set<QuestionKind> kinds;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    const Scene scene = random_scene(seed, 0.3);
+    for (const Question& q : questions_for(scene, rng, true)) {
+      EXPECT_TRUE(known.count(q.answer)) << q.answer;
+      EXPECT_TRUE(known.count(q.prompt)) << q.prompt;
+      kinds.insert(q.kind);
+    }
+  }
+  EXPECT_EQ(kinds.size(), 3u);
+}
+
+TEST(DemoTasks, DescriptionsFollowTheTemplate) {
+  Scene scene = fixed_scene();
+  EXPECT_EQ(describe(scene), "A green square moves right.");
+  scene.shape.event = Event::Disappears;
+  scene.shape.direction = Direction::Up;
+  EXPECT_EQ(describe(scene), "A green square moves up and disappears.");
+  scene.is_pattern = true;
+  scene.pattern.pattern = Pattern::Ball;
+  EXPECT_EQ(describe(scene), "A white ball moves on a black background.");
+  const Question q{QuestionKind::Detail, "What colour is the small dot?", "Red."};
+  EXPECT_TRUE(is_correct(q, "  red"));
+  EXPECT_FALSE(is_correct(q, "Green."));
+}
+
+TEST(DemoTokenizer, TheEngineLoadsItAndRoundTripsEveryTemplate) {
+  const fs::path dir = temp_dir("tokenizer");
+  const auto corpus = template_corpus();
+  const nlohmann::json json = train_tokenizer(corpus, 2000);
+  std::ofstream(dir / "tokenizer.json") << json.dump();
+  std::ofstream(dir / "tokenizer_config.json") << tokenizer_config(json).dump();
+  const auto tokenizer = Tokenizer::load(dir.string());
+  EXPECT_LT(tokenizer->size(), 1000);
+  for (const auto& special : kSpecialTokens) {
+    const auto ids = tokenizer->encode(special);
+    ASSERT_EQ(ids.size(), 1u) << special;
+    EXPECT_TRUE(tokenizer->is_special(ids[0]));
+  }
+  size_t bytes = 0, tokens = 0;
+  for (const auto& text : corpus) {
+    const auto ids = tokenizer->encode(text);
+    EXPECT_EQ(tokenizer->decode(ids), text);
+    bytes += text.size();
+    tokens += ids.size();
+  }
+  EXPECT_LT(tokens * 3, bytes) << "the merges should make template words single tokens";
+  fs::remove_all(dir);
+}
+
+TEST(DemoTraining, LossFallsAndTheCheckpointLoadsInTheEngine) {
+  const fs::path dir = temp_dir("train");
+  TrainOptions options;
+  options.out_dir = dir.string();
+  options.steps = 30;
+  options.clips_per_step = 2;
+  options.train_frames = 8;
+  options.full_window_every = 0;
+  options.patterns_pool = 1;
+  options.log_every = 10;
+  const TrainResult result = train(options);
+  EXPECT_LT(result.last_loss, 0.7 * result.first_loss)
+      << "first " << result.first_loss << ", last " << result.last_loss;
+  LoadOptions load;
+  load.model_dir = dir.string();
+  load.dtype = DType::Float32;
+  const auto model = Model::load(load);
+  EXPECT_EQ(model->info().image_size, 64);
+  const Scene scene = random_scene(kEvalSeedBase, 0.0);
+  const auto frames = render_scene(scene);
+  std::vector<FrameView> views;
+  for (int f = 0; f < scene.frames; ++f) {
+    views.push_back({frames.data() + static_cast<size_t>(f) * scene.width * scene.height * 3,
+                     scene.width, scene.height, scene.width * 3});
+  }
+  Session session(model);
+  GenerationParams params;
+  params.temperature = 0;
+  params.max_new_tokens = 8;
+  const Answer answer = session.answer(model->encode_frames(views, false), kDescribePrompt, params);
+  EXPECT_FALSE(answer.output_ids.empty());
+  fs::remove_all(dir);
+}
