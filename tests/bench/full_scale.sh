@@ -14,7 +14,8 @@
 #   CACHE=cold|warm      cold (default) evicts the checkpoint from the page cache before the
 #                        run, as on a first start; warm keeps what writing it left cached
 #   KEEP_CHECKPOINT=1    keep a checkpoint this script wrote (default: delete it at the end)
-# Takes about 30 minutes on 2 cores, most of it the vision tower (about 2 TFLOP per frame).
+# Takes about 20 minutes on 2 cores: 5 to write the checkpoint, 8 for the vision tower (about
+# 2 TFLOP per frame), 2-3 for load, prefill and decode.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
