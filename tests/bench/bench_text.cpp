@@ -20,6 +20,8 @@
 
 #include <torch/torch.h>
 
+#include "bench_figures.h"
+
 #include "config.h"
 #include "text/generate.h"
 #include "text/kv_cache.h"
@@ -30,36 +32,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using slowfast::Config;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// Best of `runs` timings of fn().
-template <typename Fn>
-double best_seconds(int runs, Fn fn) {
-  double best = 1e30;
-  for (int run = 0; run < runs; ++run) {
-    const auto start = Clock::now();
-    fn();
-    best = std::min(best, seconds_since(start));
-  }
-  return best;
-}
-
-double matmul_gflops(torch::ScalarType dtype) {
-  const int64_t n = 2048;
-  const torch::Tensor a = torch::randn({n, n}).to(dtype), b = torch::randn({n, n}).to(dtype);
-  torch::mm(a, b);  // oneDNN builds its kernel on first use
-  const double seconds = best_seconds(8, [&] { torch::mm(a, b); });
-  return 2.0 * n * n * n / seconds / 1e9;
-}
-
-double read_bandwidth_gbs() {
-  const torch::Tensor big = torch::ones({int64_t{1} << 28}, torch::kFloat32);  // 1 GiB
-  const double seconds = best_seconds(5, [&] { big.sum().item<float>(); });
-  return big.nbytes() / seconds / 1e9;
-}
+// Machine limits and FLOP counts shared with the full-scale run.
+using slowfast::bench::matmul_gflops;
+using slowfast::bench::prefill_flops;
+using slowfast::bench::read_bandwidth_gbs;
+using slowfast::bench::seconds_since;
 
 // VmHWM / VmRSS of /proc/self/status in bytes.
 int64_t proc_status_bytes(const std::string& key) {
@@ -95,20 +72,6 @@ Config qwen2_half_billion() {
   config.cross_attn_implementation = "text-only-vanilla-flashattn";
   config.cross_attn_gating_type = "whole-dynamic-tanh-warmup";
   return config;
-}
-
-// Useful floating-point operations of one prefill (causal half of the self-attention only).
-double prefill_flops(const Config& c, int64_t length, int64_t text, int64_t memory) {
-  const double h = c.hidden_size, d = c.head_dim(), heads = c.num_attention_heads;
-  const double kv = c.num_key_value_heads * d;
-  const double linear_per_token = 2.0 * (h * (h + 2 * kv) + h * h + 3.0 * h * c.intermediate_size);
-  const double self_attention = 4.0 * heads * d * (length * (length + 1) / 2.0);
-  const double hybrid = 2.0 * memory * h * 2 * kv          // memory keys and values
-                        + 4.0 * heads * d * text * memory  // text rows x memory
-                        + 2.0 * text * h;                  // gate
-  const double layers = c.num_hidden_layers * (linear_per_token * length + self_attention) +
-                        c.hybrid_layers().size() * hybrid;
-  return layers + 2.0 * h * c.vocab_size;  // lm_head on the last position
 }
 
 const char* verdict(bool met) {
