@@ -353,6 +353,7 @@ struct GstSlowfastMllmPrivate
   bool have_info = false;
   GstSegment segment;
   bool have_segment = false;
+  std::string stream_id;        /* of the current upstream stream, empty before the first */
   GstClockTime next_pts = GST_CLOCK_TIME_NONE;
   GstClockTime last_duration = GST_CLOCK_TIME_NONE;
   bool live_known = false;
@@ -362,6 +363,7 @@ struct GstSlowfastMllmPrivate
   GstVideoInfo tail_info;
   GstClockTime stream_start = GST_CLOCK_TIME_NONE;
   GstClockTime stream_end = GST_CLOCK_TIME_NONE;
+  GstClockTime video_end = GST_CLOCK_TIME_NONE;  /* end of the last frame pushed on src */
   bool tail_sent = false;
 
   /* Shared by the three threads. */
@@ -551,6 +553,7 @@ reset_stream_state (GstSlowfastMllm * self)
   priv->tail_sent = false;
   priv->stream_start = GST_CLOCK_TIME_NONE;
   priv->stream_end = GST_CLOCK_TIME_NONE;
+  priv->video_end = GST_CLOCK_TIME_NONE;
   priv->live_known = false;
 }
 
@@ -1212,6 +1215,8 @@ gst_slowfast_mllm_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
      * for text that is not coming. After the video: a text sink prerolling on the GAP must not
      * keep the frame from prerolling its own sink. */
     advance_text (self, pts, end);
+    if (GST_CLOCK_TIME_IS_VALID (end))
+      priv->video_end = end;
     return ret;
   } catch (const std::exception & e) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not process a video frame"),
@@ -1276,6 +1281,36 @@ finish_stream (GstSlowfastMllm * self)
   drain (self);
 }
 
+/* The stream ends without EOS (a new one starts): answered like EOS when not live (the last
+ * partial window, or the whole-stream answer), pending windows dropped when live. The text
+ * stream then covers every frame of it (a GAP after the last answer), and the next segment
+ * always restarts windows and is sent on text_src. */
+static void
+end_previous_stream (GstSlowfastMllm * self)
+{
+  GstSlowfastMllmPrivate *priv = self->priv;
+
+  if (priv->window.count () > 0) {
+    if (priv->live) {
+      std::lock_guard < std::mutex > lock (priv->lock);
+      clear_queue_locked (priv);
+    } else {
+      finish_stream (self);
+    }
+    /* Frame indices restart: the worker's cached features of this stream are stale. */
+    std::lock_guard < std::mutex > lock (priv->lock);
+    priv->epoch++;
+  }
+  {
+    std::lock_guard < std::mutex > lock (priv->text_lock);
+    priv->pending_ends.clear ();        /* answered above, or dropped */
+  }
+  advance_text (self, priv->video_end, priv->video_end);
+  reset_stream_state (self);
+  reset_text_state (self);
+  priv->have_segment = false;
+}
+
 static void
 push_text_stream_start (GstSlowfastMllm * self, GstEvent * upstream_start)
 {
@@ -1304,9 +1339,30 @@ gst_slowfast_mllm_sink_event (GstPad * pad, GstObject * parent, GstEvent * event
 
   try {
     switch (GST_EVENT_TYPE (event)) {
-      case GST_EVENT_STREAM_START:
-        push_text_stream_start (self, event);
+      case GST_EVENT_STREAM_START:{
+        const gchar *stream_id = NULL;
+        gst_event_parse_stream_start (event, &stream_id);
+        const std::string id = stream_id ? stream_id : "";
+        if (priv->stream_id.empty ()) {
+          push_text_stream_start (self, event);
+        } else if (id != priv->stream_id) {
+          /* A new stream without EOS in between (concat, playlists). The text stream goes
+           * on: the next segment retimes it. A new stream-start there would reach an
+           * overlay ahead of the previous stream's last frames (they wait in a queue on the
+           * video branch), reset its text segment and leave those frames waiting for text
+           * forever. */
+          bool text_ended;
+          {
+            std::lock_guard < std::mutex > lock (priv->text_lock);
+            text_ended = priv->text_eos;
+          }
+          end_previous_stream (self);
+          if (text_ended)       /* after EOS only a stream-start revives the pad */
+            push_text_stream_start (self, event);
+        }
+        priv->stream_id = id;
         break;
+      }
       case GST_EVENT_CAPS:{
         GstCaps *caps;
         GstVideoInfo info;
@@ -1616,6 +1672,7 @@ start_threads (GstSlowfastMllm * self)
   reset_stream_state (self);
   reset_text_state (self);
   priv->have_segment = false;
+  priv->stream_id.clear ();
   GST_OBJECT_LOCK (self);
   priv->stats = Stats ();
   GST_OBJECT_UNLOCK (self);

@@ -103,3 +103,63 @@ void write_eval_set(const std::string& dir, int count, uint64_t first_seed, doub
 }
 
 }  // namespace slowfast::demo
+
+namespace slowfast::demo {
+
+nlohmann::json probe_features(const std::string& model_dir, int count, uint64_t first_seed) {
+  LoadOptions load;
+  load.model_dir = model_dir;
+  load.dtype = DType::Float32;
+  load.device = Device::Cpu;
+  const auto model = Model::load(load);
+  std::vector<torch::Tensor> rows, pixel_rows;
+  std::map<std::string, std::vector<int64_t>> labels;
+  for (int i = 0; rows.size() < static_cast<size_t>(count); ++i) {
+    const Scene scene = random_scene(first_seed + i, 0.0);
+    const std::vector<uint8_t> frames = render_scene(scene);
+    std::vector<FrameView> views;
+    for (int f = 0; f < scene.frames; ++f) {
+      views.push_back({frames.data() + static_cast<size_t>(f) * scene.width * scene.height * 3,
+                       scene.width, scene.height, scene.width * 3});
+    }
+    std::vector<torch::Tensor> pooled;
+    for (const auto& frame : model->encode_frames(views, false)) pooled.push_back(frame.impl()->pooled);
+    const torch::Tensor tokens = torch::stack(pooled);  // [T, n, H]
+    // Per clip: every frame's tokens averaged ([H]), and their spread over frames ([H]).
+    rows.push_back(torch::cat({tokens.mean(std::vector<int64_t>{0, 1}), tokens.mean(1).std(0)}));
+    // Baseline: the pixels themselves on a 2 x 2 grid, averaged over frames, and their spread.
+    const torch::Tensor rgb = torch::from_blob(const_cast<uint8_t*>(frames.data()),
+                                               {scene.frames, scene.height, scene.width, 3},
+                                               torch::kUInt8)
+                                  .permute({0, 3, 1, 2})
+                                  .to(torch::kFloat32);
+    const torch::Tensor grid = torch::adaptive_avg_pool2d(rgb, {2, 2}).flatten(1);  // [T, 12]
+    pixel_rows.push_back(torch::cat({grid.mean(0), grid.std(0)}));
+    labels["colour"].push_back(scene.shape.colour);
+    labels["shape"].push_back(static_cast<int64_t>(scene.shape.shape));
+    labels["direction"].push_back(static_cast<int64_t>(scene.shape.direction));
+    labels["dot_colour"].push_back(scene.shape.dot_colour);
+  }
+  nlohmann::json result;
+  for (const auto& [name, data] : {std::pair<std::string, std::vector<torch::Tensor>*>{"features", &rows},
+                                   {"pixels", &pixel_rows}}) {
+  torch::Tensor x = torch::stack(*data);
+  x = (x - x.mean(0)) / x.std(0).clamp_min(1e-6);
+  const int64_t train = x.size(0) * 3 / 4;
+  for (const auto& [field, values] : labels) {
+    const torch::Tensor y = torch::tensor(values);
+    // Least-squares one-vs-rest linear probe on the first 3/4, accuracy on the rest.
+    const int64_t classes = y.max().item<int64_t>() + 1;
+    const torch::Tensor targets = torch::one_hot(y, classes).to(torch::kFloat32);
+    const torch::Tensor xa = torch::cat({x, torch::ones({x.size(0), 1})}, 1);
+    const torch::Tensor a = xa.narrow(0, 0, train);
+    const torch::Tensor w = torch::linalg::solve(
+        a.t().mm(a) + 1e-1 * torch::eye(a.size(1)), a.t().mm(targets.narrow(0, 0, train)), true);
+    const torch::Tensor predicted = xa.narrow(0, train, x.size(0) - train).mm(w).argmax(1);
+    result[name][field] = predicted.eq(y.narrow(0, train, x.size(0) - train)).to(torch::kFloat32).mean().item<double>();
+  }
+  }
+  return result;
+}
+
+}  // namespace slowfast::demo

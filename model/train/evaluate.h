@@ -25,6 +25,10 @@ nlohmann::json evaluate(const EvalOptions& options);
 
 // Writes a held-out set for slowfast-cli and pipeline evaluation: clip_NNNN.npy (uint8
 // [T, H, W, 3]), clip_NNNN.rgb (the same frames raw, for rawvideoparse) and cases.jsonl.
+// Linear probe of the vision features: how well each scene field (shape colour, shape, direction,
+// dot colour) is read from a clip's averaged tokens by least squares (3/4 fit, 1/4 held out).
+nlohmann::json probe_features(const std::string& model_dir, int count, uint64_t first_seed);
+
 void write_eval_set(const std::string& dir, int count, uint64_t first_seed, double pattern_share);
 
 }  // namespace slowfast::demo

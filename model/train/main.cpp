@@ -1,7 +1,10 @@
 // slowfast-demo: trains, evaluates and renders clips for the built-in demo model.
 //
 //   slowfast-demo train --out DIR [--steps N] [--clips-per-step B] [--lr X] [--seed S]
-//                       [--threads T] [--train-frames F] [--log-every K]
+//                       [--threads T] [--train-frames F] [--log-every K] [--init DIR]
+//                       [--common-mode-penalty X] [--aux-weight X] [--vision-warmup-steps N]
+//                       [--detail-fast-dropout P] [--image-size S]
+//                       [--pattern-share P]
 //   slowfast-demo eval --model DIR [--count N] [--first-seed S] [--zero-slow-tokens] [--verbose]
 //   slowfast-demo make-eval --out DIR [--count N] [--first-seed S]
 //   slowfast-demo render --out FILE.npy|FILE.rgb [--seed S] [--frames N] [--width W]
@@ -101,13 +104,7 @@ int render(const Args& args) {
   if (args.has("colour")) s.colour = colour_index(args.get("colour"));
   if (args.has("shape")) s.shape = static_cast<ShapeKind>(index_of(kShapeNames, args.get("shape"), "shape"));
   if (args.has("direction")) {
-    const Direction before = s.direction;
-    s.direction = static_cast<Direction>(index_of(kDirectionNames, args.get("direction"), "direction"));
-    const bool was_horizontal = before == Direction::Left || before == Direction::Right;
-    const bool horizontal = s.direction == Direction::Left || s.direction == Direction::Right;
-    if (was_horizontal != horizontal) std::swap(s.start_x, s.start_y);
-    const bool positive = s.direction == Direction::Right || s.direction == Direction::Down;
-    s.speed = positive ? std::abs(s.speed) : -std::abs(s.speed);
+    s.set_direction(static_cast<Direction>(index_of(kDirectionNames, args.get("direction"), "direction")));
   }
   s.first_visible = 0;
   s.last_visible = scene.frames - 1;
@@ -152,6 +149,14 @@ int run(int argc, char** argv) {
     options.learning_rate = args.number("lr", options.learning_rate);
     options.vision_lr_scale = args.number("vision-lr-scale", options.vision_lr_scale);
     options.seed = static_cast<uint64_t>(args.number("seed", options.seed));
+    if (args.has("init")) options.init_from = args.get("init");
+    options.common_mode_penalty = args.number("common-mode-penalty", options.common_mode_penalty);
+    options.aux_weight = args.number("aux-weight", options.aux_weight);
+    options.image_size = static_cast<int64_t>(args.number("image-size", options.image_size));
+    options.vision_warmup_steps =
+        static_cast<int64_t>(args.number("vision-warmup-steps", options.vision_warmup_steps));
+    options.detail_fast_dropout = args.number("detail-fast-dropout", options.detail_fast_dropout);
+    options.pattern_share = args.number("pattern-share", options.pattern_share);
     options.threads = static_cast<int>(args.number("threads", options.threads));
     options.train_frames = static_cast<int>(args.number("train-frames", options.train_frames));
     options.log_every = static_cast<int>(args.number("log-every", options.log_every));
@@ -174,6 +179,14 @@ int run(int argc, char** argv) {
     const Args args = parse(argc, argv, 2, {});
     write_eval_set(args.get("out"), static_cast<int>(args.number("count", 200)),
                    static_cast<uint64_t>(args.number("first-seed", kEvalSeedBase)), 0.25);
+    return 0;
+  }
+  if (command == "probe") {
+    const Args args = parse(argc, argv, 2, {});
+    std::cout << probe_features(args.get("model"), static_cast<int>(args.number("count", 400)),
+                                static_cast<uint64_t>(args.number("first-seed", kEvalSeedBase)))
+                     .dump()
+              << std::endl;
     return 0;
   }
   if (command == "render") return render(parse(argc, argv, 2, {}));

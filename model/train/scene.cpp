@@ -35,6 +35,17 @@ std::pair<double, double> ShapeScene::dot_position(int frame) const {
   return {x, place(rng)};
 }
 
+void ShapeScene::set_direction(Direction next) {
+  const auto horizontal = [](Direction d) { return d == Direction::Left || d == Direction::Right; };
+  const auto positive = [](Direction d) { return d == Direction::Right || d == Direction::Down; };
+  if (horizontal(direction) != horizontal(next)) std::swap(start_x, start_y);
+  if (positive(direction) != positive(next)) {
+    (horizontal(next) ? start_x : start_y) = 128 - (horizontal(next) ? start_x : start_y);
+  }
+  speed = positive(next) ? std::abs(speed) : -std::abs(speed);
+  direction = next;
+}
+
 bool Scene::shape_visible(int index) const {
   return !is_pattern && index >= shape.first_visible && index <= shape.last_visible;
 }
@@ -147,6 +158,13 @@ void paint(std::vector<uint8_t>& frame, int width, int x, int y, const std::arra
 
 }  // namespace
 
+std::pair<double, double> ShapeScene::centre(int frame) const {
+  const bool horizontal = direction == Direction::Left || direction == Direction::Right;
+  const double low = size + 2, high = kUnit - size - 2;
+  return horizontal ? std::pair{bounce(start_x + speed * frame, low, high), start_y}
+                    : std::pair{start_x, bounce(start_y + speed * frame, low, high)};
+}
+
 Scene random_scene(uint64_t seed, double pattern_share) {
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull);
   Scene scene;
@@ -202,10 +220,7 @@ std::vector<uint8_t> render_shapes(const Scene& scene) {
       frame[p + 2] = s.background[2];
     }
     if (scene.shape_visible(index)) {
-      const bool horizontal = s.direction == Direction::Left || s.direction == Direction::Right;
-      const double low = s.size + 2, high = kUnit - s.size - 2;
-      const double cx = horizontal ? bounce(s.start_x + s.speed * index, low, high) : s.start_x;
-      const double cy = horizontal ? s.start_y : bounce(s.start_y + s.speed * index, low, high);
+      const auto [cx, cy] = s.centre(index);
       draw(cx, cy, s.size, kColours[s.colour].rgb, [&](double x, double y) {
         return inside_shape(s.shape, cx, cy, s.size, x, y);
       });

@@ -48,13 +48,18 @@ struct ShapeScene {
   int first_visible = 0, last_visible = kClipFrames - 1;
   // The dot jumps to a new place every frame (positions drawn from dot_seed), so it is fine
   // detail of each frame that averaging frames together (the fast tokens) smears away.
-  int dot_colour = 0;
+  int dot_colour = 0;  // index into kColours
   double dot_size = 3;  // half extent
   uint64_t dot_seed = 0;
   std::array<uint8_t, 3> background{0, 0, 0};
 
   // Centre of the dot in frame `frame` (unit coordinates).
   std::pair<double, double> dot_position(int frame) const;
+  // Centre of the shape in frame `frame` (unit coordinates), whether or not it is visible.
+  std::pair<double, double> centre(int frame) const;
+  // Another direction for a scripted clip: the start is moved so that the shape still travels
+  // its whole path inside the frame (a reversed direction starts from the other side).
+  void set_direction(Direction next);
 };
 
 struct PatternScene {

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -26,7 +27,10 @@
 namespace slowfast::demo {
 namespace fs = std::filesystem;
 
-nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id) {
+nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id,
+                           int64_t image_size) {
+  // One token per 32 x 32 pixels; the fast tokens keep a 2 x 2 grid whatever the image size.
+  const int64_t grid = image_size / 32;
   return {
       {"architectures", {"LlavaQwenSlowFastForCausalLM"}},
       {"model_type", "llava_qwen_slow_fast"},
@@ -58,11 +62,12 @@ nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_
       {"image_aspect_ratio", "pad"},
       {"tokenizer_model_max_length", 2048},
       {"tokenizer_padding_side", "right"},
-      // 64 px frames -> a 2 x 2 grid of tokens per frame, kept as they are: 256 slow tokens per
-      // 64-frame window. The fast tokens average runs of 8 frames: 32 fast tokens that show
-      // where things move, but a dot that jumps from frame to frame is smeared over them.
+      // The slow tokens keep every frame's grid (2 x 2 at 64 px: 256 per 64-frame window).
+      // The fast tokens keep at most a 2 x 2 grid and average runs of 8 frames: 32 fast tokens
+      // that show where things move, but a small dot that jumps from frame to frame is smeared
+      // over them, so its colour is only in the slow tokens.
       {"mm_video_pooling_stride", 1},
-      {"fast_token_spatial_stride", 1},
+      {"fast_token_spatial_stride", std::max<int64_t>(1, grid / 2)},
       {"fast_token_temporal_stride", 8},
       {"fast_token_temporal_sampling_stride", 1},
       {"min_fast_frames", 8},
@@ -73,7 +78,7 @@ nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_
       {"cross_attn_max_layer_depth", 4},
       {"tile_image_input", false},
       {"vision_config",
-       {{"depths", {1, 1, 2, 1}}, {"dims", {16, 32, 64, 128}}, {"image_size", 64},
+       {{"depths", {1, 1, 2, 1}}, {"dims", {16, 32, 64, 128}}, {"image_size", image_size},
         {"norm_eps", 1e-6}}},
   };
 }
@@ -92,9 +97,10 @@ void write_json(const fs::path& path, const nlohmann::json& json) {
   if (!out) throw Error("cannot write " + path.string());
 }
 
-// Initialisation for training from scratch, by checkpoint name: matrices and convolutions
-// N(0, 0.02), biases 0, norm weights 1, ConvNeXt layer scales 0.1 (a shallow tower), warm-up
-// gates 1 so the cross-attention learns from the first step.
+// Initialisation for training from scratch, by checkpoint name: language-model matrices
+// N(0, 0.02), vision tower and projector matrices and convolutions N(0, 1/fan_in), biases 0,
+// norm weights and ConvNeXt layer scales 1, warm-up gates 1 so the cross-attention learns from
+// the first step.
 void init_for_training(torch::nn::Module& net, uint64_t seed) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(seed);
@@ -102,10 +108,16 @@ void init_for_training(torch::nn::Module& net, uint64_t seed) {
   for (auto& item : net.named_parameters()) {
     const std::string& name = item.key();
     torch::Tensor p = item.value();
+    const bool vision = name.rfind("model.vision_tower", 0) == 0 ||
+                        name.rfind("model.mm_projector", 0) == 0;
     if (name.find("warm_up_gate") != std::string::npos) {
       p.fill_(1.0);
-    } else if (std::regex_search(name, layer_scale)) {
-      p.fill_(0.1);
+    } else if (vision && std::regex_search(name, layer_scale)) {
+      p.fill_(1.0);
+    } else if (vision && p.dim() >= 2) {
+      // The vision side is narrow (16-128 channels): N(0, 0.02) would leave it nearly linear
+      // and slow to learn colours; 1/sqrt(fan_in) keeps each layer's signal at unit scale.
+      p.normal_(0, 1.0 / std::sqrt(static_cast<double>(p[0].numel())));
     } else if (p.dim() >= 2) {
       p.normal_(0, 0.02);
     } else if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) {
@@ -114,6 +126,24 @@ void init_for_training(torch::nn::Module& net, uint64_t seed) {
       p.fill_(1.0);  // RMSNorm / LayerNorm weights
     }
     p.set_requires_grad(true);
+  }
+}
+
+// Copies every parameter from a checkpoint (copies, not mapped views: training writes them).
+void load_for_training(torch::nn::Module& net, const std::string& dir) {
+  torch::NoGradGuard no_grad;
+  const Checkpoint checkpoint = Checkpoint::open(dir);
+  for (auto& item : net.named_parameters()) {
+    if (!checkpoint.contains(item.key())) {
+      throw Error("--init " + dir + ": tensor " + item.key() + " is missing");
+    }
+    const torch::Tensor stored = checkpoint.get(item.key(), torch::kFloat32);
+    if (stored.sizes() != item.value().sizes()) {
+      throw Error("--init " + dir + ": tensor " + item.key() + " has shape " +
+                  c10::str(stored.sizes()) + ", the demo config needs " +
+                  c10::str(item.value().sizes()));
+    }
+    item.value().copy_(stored);
   }
 }
 
@@ -130,17 +160,50 @@ Clip make_clip(const Scene& scene, int64_t image_size) {
   return {scene, preprocess_frames(rgb, image_size)};
 }
 
-// Every (T / count)-th frame from a random phase: [T, 3, S, S] -> [count, 3, S, S]
-torch::Tensor subsample(const torch::Tensor& pixels, int count, std::mt19937_64& rng) {
-  const int64_t total = pixels.size(0);
-  if (count <= 0 || count >= total) return pixels;
+// Indices of every (T / count)-th frame of T from a random phase (all T when count >= T).
+torch::Tensor subsample(int64_t total, int count, std::mt19937_64& rng) {
+  if (count <= 0 || count >= total) return torch::arange(total);
   const int64_t stride = total / count;
   const int64_t phase = std::uniform_int_distribution<int64_t>(0, stride - 1)(rng);
-  return pixels.index_select(0, torch::arange(phase, phase + stride * count, stride));
+  return torch::arange(phase, phase + stride * count, stride);
 }
+
+// Per-frame targets of the auxiliary heads; -100 where a target does not apply.
+constexpr int64_t kIgnore = -100;
+constexpr int64_t kColourClasses = kColours.size() + 1;    // + "no shape"
+constexpr int64_t kShapeClasses = kShapeNames.size() + 1;  // + "no shape"
+constexpr int64_t kDotClasses = kColours.size();
+constexpr int64_t kPatternClasses = kPatterns.size() + 1;  // + "shapes"
+constexpr int64_t kAuxOutputs = kColourClasses + kShapeClasses + kDotClasses + kPatternClasses + 2;
+
+struct FrameTargets {
+  std::vector<int64_t> colour, shape, dot, pattern;
+  std::vector<float> centre;  // x, y in [-1, 1] per frame (0 where the shape is hidden)
+  std::vector<float> centre_weight;
+
+  void add(const Scene& scene, int64_t frame) {
+    if (scene.is_pattern) {
+      colour.push_back(kIgnore), shape.push_back(kIgnore), dot.push_back(kIgnore);
+      pattern.push_back(static_cast<int64_t>(std::find(kPatterns.begin(), kPatterns.end(),
+                                                       scene.pattern.pattern) - kPatterns.begin()));
+      centre.insert(centre.end(), {0, 0}), centre_weight.push_back(0);
+      return;
+    }
+    const ShapeScene& s = scene.shape;
+    const bool visible = scene.shape_visible(static_cast<int>(frame));
+    colour.push_back(visible ? s.colour : kColourClasses - 1);
+    shape.push_back(visible ? static_cast<int64_t>(s.shape) : kShapeClasses - 1);
+    dot.push_back(s.dot_colour);
+    pattern.push_back(kPatternClasses - 1);
+    const auto [x, y] = s.centre(static_cast<int>(frame));
+    centre.insert(centre.end(), {static_cast<float>(x / 64 - 1), static_cast<float>(y / 64 - 1)});
+    centre_weight.push_back(visible ? 1 : 0);
+  }
+};
 
 struct Batch {
   torch::Tensor loss;
+  torch::Tensor aux_loss;  // undefined when aux_weight is 0
   double common_share = 0;
   std::map<QuestionKind, std::pair<int, int>> correct;  // kind -> (right, asked), teacher forced
 };
@@ -152,10 +215,14 @@ class Trainer {
       : options_(options), config_(config), tokenizer_(std::move(tokenizer)),
         net_(config, torch::TensorOptions().dtype(torch::kFloat32)), rng_(options.seed) {
     init_for_training(*net_, options.seed);
+    const int64_t tokens_per_frame = (config.vision.image_size / 32) * (config.vision.image_size / 32);
+    aux_head_ = torch::nn::Linear(tokens_per_frame * config.hidden_size, kAuxOutputs);
+    if (!options.init_from.empty()) load_for_training(*net_, options.init_from);
     im_end_ = tokenizer_->id_of("<|im_end|>");
   }
 
   SlowFastForCausalLM& net() { return net_; }
+  std::vector<torch::Tensor> aux_parameters() { return aux_head_->parameters(); }
 
   void prerender_patterns() {
     const auto start = Clock::now();
@@ -172,8 +239,10 @@ class Trainer {
   }
 
   double data_seconds = 0, vision_seconds = 0;
+  std::array<double, 5> aux_parts{};  // colour, shape, dot, pattern, centre: sums since the last log
 
-  Batch step_loss(int frames_per_clip) {
+  // vision_only: the auxiliary per-frame loss alone (the vision warm-up), no questions.
+  Batch step_loss(int frames_per_clip, bool vision_only) {
     const auto step_start = Clock::now();
     std::vector<Clip> clips;
     std::uniform_real_distribution<double> unit(0, 1);
@@ -187,7 +256,12 @@ class Trainer {
       }
     }
     std::vector<torch::Tensor> pixels;
-    for (const auto& clip : clips) pixels.push_back(subsample(clip.pixels, frames_per_clip, rng_));
+    FrameTargets targets;
+    for (const auto& clip : clips) {
+      const torch::Tensor picked = subsample(clip.pixels.size(0), frames_per_clip, rng_);
+      pixels.push_back(clip.pixels.index_select(0, picked));
+      for (int64_t i = 0; i < picked.size(0); ++i) targets.add(clip.scene, picked[i].item<int64_t>());
+    }
     const auto vision_start = Clock::now();
     // All frames of the batch through the vision tower at once: [B*T, 3, S, S] -> [B*T, N, H]
     const torch::Tensor features = net_->model->encode_images(torch::cat(pixels));
@@ -198,6 +272,7 @@ class Trainer {
     std::vector<torch::Tensor> losses;
     int64_t offset = 0;
     for (const auto& clip : clips) {
+      if (vision_only) break;
       const int64_t frames = features.size(0) / static_cast<int64_t>(clips.size());
       const torch::Tensor pooled =
           spatial_pool(features.narrow(0, offset, frames), config_.mm_video_pooling_stride);
@@ -222,7 +297,12 @@ class Trainer {
     const torch::Tensor common = features.mean(std::vector<int64_t>{0, 1}).pow(2).mean() /
                                  features.pow(2).mean().clamp_min(1e-12);
     batch.common_share = common.item<double>();
-    batch.loss = torch::stack(losses).mean() + options_.common_mode_penalty * common;
+    batch.loss = options_.common_mode_penalty * common;
+    if (!losses.empty()) batch.loss = batch.loss + torch::stack(losses).mean();
+    if (options_.aux_weight > 0) {
+      batch.aux_loss = aux_loss(features, targets);
+      batch.loss = batch.loss + options_.aux_weight * batch.aux_loss;
+    }
     return batch;
   }
 
@@ -276,6 +356,30 @@ class Trainer {
     return {loss, right};
   }
 
+  // Cross-entropy of the per-frame heads (and the centre's squared error) on each frame's
+  // tokens [B*T, N, H] taken together.
+  torch::Tensor aux_loss(const torch::Tensor& features, const FrameTargets& targets) {
+    namespace F = torch::nn::functional;
+    // Each token normalised as the language model's RMSNorm sees it, not by its raw scale.
+    const torch::Tensor tokens = features * torch::rsqrt(features.pow(2).mean(-1, true) + 1e-6);
+    const torch::Tensor out = aux_head_->forward(tokens.flatten(1));  // [B*T, kAuxOutputs]
+    const auto ce = [](const torch::Tensor& logits, const std::vector<int64_t>& labels) {
+      const torch::Tensor y = torch::tensor(labels);
+      if (y.ne(kIgnore).sum().item<int64_t>() == 0) return torch::zeros({});
+      return F::cross_entropy(logits, y, F::CrossEntropyFuncOptions().ignore_index(kIgnore));
+    };
+    int64_t at = 0;
+    const auto take = [&](int64_t n) { return out.narrow(1, (at += n) - n, n); };
+    const torch::Tensor weight = torch::tensor(targets.centre_weight);
+    const std::vector<torch::Tensor> parts = {
+        ce(take(kColourClasses), targets.colour), ce(take(kShapeClasses), targets.shape),
+        ce(take(kDotClasses), targets.dot), ce(take(kPatternClasses), targets.pattern),
+        ((take(2) - torch::tensor(targets.centre).view({-1, 2})).pow(2).sum(1) * weight).sum() /
+            weight.sum().clamp_min(1)};
+    for (size_t i = 0; i < parts.size(); ++i) aux_parts[i] += parts[i].item<double>();
+    return torch::stack(parts).sum();
+  }
+
   TrainOptions options_;
   Config config_;
   std::shared_ptr<const Tokenizer> tokenizer_;
@@ -284,6 +388,7 @@ class Trainer {
   int64_t im_end_ = 0;
   uint64_t next_seed_ = 0;
   std::vector<Clip> patterns_;
+  torch::nn::Linear aux_head_{nullptr};
 };
 
 // Every prompt the model sees, whole, so the tokenizer also learns the system prompt's words.
@@ -317,7 +422,7 @@ TrainResult train(const TrainOptions& options) {
   write_json(out / "tokenizer_config.json", tokenizer_config(tokenizer_json));
   const auto tokenizer = Tokenizer::load(out.string());
   const nlohmann::json config_json = demo_config(tokenizer->size(), tokenizer->id_of("<|endoftext|>"),
-                                                 tokenizer->id_of("<|im_end|>"));
+                                                 tokenizer->id_of("<|im_end|>"), options.image_size);
   const Config config = parse_config(config_json.dump(), "demo config");
   std::cout << "tokenizer: " << tokenizer->size() << " tokens" << std::endl;
 
@@ -336,6 +441,7 @@ TrainResult train(const TrainOptions& options) {
                         item.key().rfind("model.mm_projector", 0) == 0;
     (vision ? vision_parameters : language_parameters).push_back(item.value());
   }
+  for (const auto& p : trainer.aux_parameters()) vision_parameters.push_back(p);
   const auto adamw = [&](double rate) {
     return std::make_unique<torch::optim::AdamWOptions>(
         torch::optim::AdamWOptions(rate).betas({0.9, 0.98}).weight_decay(0.01));
@@ -349,7 +455,7 @@ TrainResult train(const TrainOptions& options) {
   const int64_t warmup = std::min<int64_t>(50, options.steps / 10);
   std::map<QuestionKind, std::pair<int, int>> window;
   TrainResult result;
-  double loss_sum = 0, forward_seconds = 0, backward_seconds = 0;
+  double loss_sum = 0, aux_sum = 0, forward_seconds = 0, backward_seconds = 0;
   for (int64_t step = 1; step <= options.steps; ++step) {
     // Linear warm-up, then cosine decay to 5%.
     const double progress = static_cast<double>(step - warmup) / std::max<int64_t>(1, options.steps - warmup);
@@ -362,7 +468,9 @@ TrainResult train(const TrainOptions& options) {
     optimizer.zero_grad();
     const auto forward_start = Clock::now();
     const bool full_window = options.full_window_every > 0 && step % options.full_window_every == 0;
-    Batch batch = trainer.step_loss(full_window ? kClipFrames : options.train_frames);
+    const bool vision_only = step <= options.vision_warmup_steps;
+    Batch batch = trainer.step_loss(full_window && !vision_only ? kClipFrames : options.train_frames,
+                                    vision_only);
     forward_seconds += seconds_since(forward_start);
     const auto backward_start = Clock::now();
     batch.loss.backward();
@@ -384,6 +492,7 @@ TrainResult train(const TrainOptions& options) {
     optimizer.step();
 
     loss_sum += batch.loss.item<double>();
+    if (batch.aux_loss.defined()) aux_sum += batch.aux_loss.item<double>();
     for (const auto& [kind, tally] : batch.correct) {
       window[kind].first += tally.first;
       window[kind].second += tally.second;
@@ -398,6 +507,12 @@ TrainResult train(const TrainOptions& options) {
         std::cout << " " << kind_name(kind) << " " << tally.first << "/" << tally.second;
       }
       std::cout << "  common " << std::setprecision(3) << batch.common_share;
+      if (batch.aux_loss.defined()) {
+        const int steps = (step - 1) % options.log_every + 1;
+        std::cout << "  aux " << aux_sum / steps << " (";
+        for (double& part : trainer.aux_parts) std::cout << " " << part / steps, part = 0;
+        std::cout << " )";
+      }
       std::cout << "  " << std::setprecision(1) << std::fixed << "(per step: data "
                 << trainer.data_seconds / options.log_every << " s, vision "
                 << trainer.vision_seconds / options.log_every << " s, forward "
@@ -405,7 +520,7 @@ TrainResult train(const TrainOptions& options) {
                 << backward_seconds / options.log_every << " s)  " << std::setprecision(0)
                 << seconds_since(start) << " s" << std::defaultfloat << std::endl;
       window.clear();
-      loss_sum = forward_seconds = backward_seconds = 0;
+      loss_sum = aux_sum = forward_seconds = backward_seconds = 0;
       trainer.data_seconds = trainer.vision_seconds = 0;
     }
     if (step % 200 == 0 || step == options.steps) {
@@ -418,7 +533,11 @@ TrainResult train(const TrainOptions& options) {
               {"learning_rate", options.learning_rate},
               {"vision_lr_scale", options.vision_lr_scale},
               {"common_mode_penalty", options.common_mode_penalty},
+              {"aux_weight", options.aux_weight},
+              {"vision_warmup_steps", options.vision_warmup_steps},
+              {"image_size", options.image_size},
               {"seed", options.seed},
+              {"init_from", options.init_from},
               {"threads", options.threads},
               {"pattern_share", options.pattern_share},
               {"detail_fast_dropout", options.detail_fast_dropout},

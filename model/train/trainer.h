@@ -12,12 +12,24 @@ namespace slowfast::demo {
 
 struct TrainOptions {
   std::string out_dir;
+  // Start from this checkpoint directory (a demo model written by an earlier run) instead of a
+  // fresh initialisation; its tokenizer must equal the one this run trains (it is deterministic).
+  std::string init_from;
   int64_t steps = 1200;
   int clips_per_step = 6;
   double learning_rate = 2e-3;
   double vision_lr_scale = 2;  // vision tower and projector learn this much faster
   // Weight of the penalty on the visual tokens' common mean (see Trainer::step_loss).
   double common_mode_penalty = 1.0;
+  // Weight of the auxiliary per-frame loss: linear heads on each frame's visual tokens read the
+  // shape's colour, kind and centre, the dot's colour and the videotestsrc pattern. The heads
+  // are training-only (not in the checkpoint); they make the vision tower keep what the
+  // questions need from the first steps, instead of waiting for the language model's gradient.
+  double aux_weight = 1.0;
+  // The first this many steps train only the vision tower and projector, on the auxiliary loss:
+  // cheap steps (no language model) that give the questions informative visual tokens.
+  int64_t vision_warmup_steps = 0;
+  int64_t image_size = 64;  // frames are resized to this; one visual token per 32 x 32
   uint64_t seed = 1;
   // One intra-op thread: the model's operations are tiny, and OpenMP's barriers cost more than
   // they save (up to 8x slower with two threads on a busy machine).
@@ -38,8 +50,10 @@ struct TrainOptions {
   int log_every = 10;
 };
 
-// The demo config (sizes in docs/model.md) for a tokenizer of `vocab_size` tokens.
-nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id);
+// The demo config (sizes in docs/model.md) for a tokenizer of `vocab_size` tokens and frames of
+// image_size pixels (a multiple of 32).
+nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id,
+                           int64_t image_size);
 
 struct TrainResult {
   double first_loss = 0;  // mean loss of the first log interval

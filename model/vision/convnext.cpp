@@ -46,6 +46,13 @@ torch::Tensor LayerNorm2dImpl::forward(const torch::Tensor& x) {
   const torch::Tensor input = x.contiguous(torch::MemoryFormat::ChannelsLast);
   const int64_t channels = input.size(1);
   const torch::Tensor rows = to_channels_last_view(input).view({-1, channels});
+  if (torch::GradMode::is_enabled()) {
+    // Training (the demo model's trainer): one differentiable op, no out= tiles.
+    return layer_norm_float32(rows, weight_, bias_, eps_)
+        .to(input.scalar_type())
+        .view({input.size(0), input.size(2), input.size(3), channels})
+        .permute({0, 3, 1, 2});
+  }
   torch::Tensor out = torch::empty_like(input);
   torch::Tensor out_rows = to_channels_last_view(out).view({-1, channels});
   // Tiles keep the float32 temporaries small, as in the blocks.

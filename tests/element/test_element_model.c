@@ -4,6 +4,7 @@
 #include "slowfast_test_util.h"
 
 #include <glib/gstdio.h>
+#include <gst/app/gstappsink.h>
 #include <unistd.h>
 
 #include "gstslowfastmeta.h"
@@ -584,6 +585,153 @@ parse_pipeline (const gchar * description)
   return pipeline;
 }
 
+/* Running times of every sample an appsink holds, oldest first (after EOS: the appsinks do not
+ * wait on EOS for their samples to be pulled). */
+static GArray *
+pull_running_times (GstElement * sink)
+{
+  GArray *times = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
+  GstSample *sample;
+
+  while ((sample = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 0))) {
+    GstClockTime time = gst_segment_to_running_time (gst_sample_get_segment (sample),
+        GST_FORMAT_TIME, GST_BUFFER_PTS (gst_sample_get_buffer (sample)));
+    g_array_append_val (times, time);
+    gst_sample_unref (sample);
+  }
+  return times;
+}
+
+/* Plays `pipeline` to EOS and returns how many slowfast-answer messages it posted; fails on an
+ * error, or when EOS does not come (a stall) within ANSWER_TIMEOUT of the last message. */
+static guint
+play_to_eos (GstElement * pipeline)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *message;
+  guint answers = 0;
+  gboolean eos = FALSE;
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  while (!eos && (message = gst_bus_timed_pop (bus, ANSWER_TIMEOUT))) {
+    if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR) {
+      GError *error = NULL;
+      gst_message_parse_error (message, &error, NULL);
+      fail ("pipeline error: %s", error->message);
+    }
+    eos = GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS;
+    answers += gst_message_has_name (message, "slowfast-answer");
+    gst_message_unref (message);
+  }
+  gst_object_unref (bus);
+  fail_unless (eos, "no EOS within %" GST_TIME_FORMAT " (stalled after %u answers)",
+      GST_TIME_ARGS (ANSWER_TIMEOUT), answers);
+  return answers;
+}
+
+/* Three streams joined by concat (new stream-start and segment, no flush, no EOS between them)
+ * into textoverlay, the text also teed to an appsink. Each stream's answers must go out before
+ * the next stream-start: textoverlay resets its text segment there, and answers timed against
+ * the reset segment were dropped as too old while the video waited for text forever. */
+GST_START_TEST (test_concat_streams_into_textoverlay)
+{
+  const guint streams = 3, frames = 90, fps = 30;
+  gchar *model = slowfast_golden_path ("a", "model");
+  GString *description = g_string_new (NULL);
+  const gchar *patterns[] = { "ball", "smpte", "snow" };
+
+  g_string_append_printf (description, "concat name=c ! slowfastmllm name=m "
+      "model-location=\"%s\" dtype=float32 device=cpu leaky=no window-frames=8 hop-frames=4 "
+      "sample-fps=4 max-new-tokens=8 ! queue ! textoverlay name=o ! appsink name=video "
+      "sync=false wait-on-eos=false m.text_src ! tee name=t ! queue ! o.text_sink t. ! queue ! "
+      "appsink name=text sync=false wait-on-eos=false ", model);
+  for (guint i = 0; i < streams; i++)
+    g_string_append_printf (description, "videotestsrc num-buffers=%u pattern=%s ! "
+        "video/x-raw,format=RGB,width=64,height=64,framerate=%u/1 ! c. ", frames, patterns[i],
+        fps);
+  GstElement *pipeline = parse_pipeline (description->str);
+  GstElement *video = gst_bin_get_by_name (GST_BIN (pipeline), "video");
+  GstElement *text = gst_bin_get_by_name (GST_BIN (pipeline), "text");
+  const guint answers = play_to_eos (pipeline);
+
+  /* Every frame of every stream went through textoverlay, in running-time order. */
+  GArray *video_times = pull_running_times (video);
+  fail_unless_equals_int (video_times->len, streams * frames);
+  for (guint i = 1; i < video_times->len; i++)
+    fail_unless (g_array_index (video_times, GstClockTime, i) >
+        g_array_index (video_times, GstClockTime, i - 1), "video running time %u", i);
+
+  /* 90 frames at 4 samples/s: 12 sampled, windows end at samples 8 and 12 (the last one, so
+   * no partial window at the stream's end): two answers per stream, each timed inside its own
+   * stream's stretch of running time (concat gives stream k [3k s, 3k + 3 s)). */
+  const GstClockTime stretch = gst_util_uint64_scale (frames, GST_SECOND, fps);
+  GArray *text_times = pull_running_times (text);
+  guint per_stream[3] = { 0, 0, 0 };
+  fail_unless_equals_int (answers, streams * 2);
+  fail_unless_equals_int (text_times->len, answers);
+  for (guint i = 0; i < text_times->len; i++) {
+    GstClockTime time = g_array_index (text_times, GstClockTime, i);
+    fail_unless (GST_CLOCK_TIME_IS_VALID (time) && time < streams * stretch + stretch,
+        "answer %u at %" GST_TIME_FORMAT, i, GST_TIME_ARGS (time));
+    /* The window's end is its last frame's end: the stream's end belongs to the stream. */
+    per_stream[MIN ((time - 1) / stretch, streams - 1)]++;
+    if (i > 0)
+      fail_unless (time > g_array_index (text_times, GstClockTime, i - 1));
+  }
+  for (guint k = 0; k < streams; k++)
+    fail_unless_equals_int (per_stream[k], 2);
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_array_free (video_times, TRUE);
+  g_array_free (text_times, TRUE);
+  gst_object_unref (video);
+  gst_object_unref (text);
+  gst_object_unref (pipeline);
+  g_string_free (description, TRUE);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* whole-stream mode over concat: each stream gets its own whole-stream answer when the next one
+ * starts (and the last at EOS), timed at the end of its own stream. */
+GST_START_TEST (test_concat_whole_stream_answer_per_stream)
+{
+  const guint frames = 60, fps = 30;
+  gchar *model = slowfast_golden_path ("a", "model");
+  gchar *description = g_strdup_printf ("concat name=c ! slowfastmllm name=m "
+      "model-location=\"%s\" dtype=float32 device=cpu mode=whole-stream window-frames=8 "
+      "max-new-tokens=8 ! queue ! fakesink sync=false m.text_src ! queue ! appsink name=text "
+      "sync=false wait-on-eos=false "
+      "videotestsrc num-buffers=%u pattern=ball ! video/x-raw,format=RGB,width=64,height=64,"
+      "framerate=%u/1 ! c. videotestsrc num-buffers=%u pattern=smpte ! "
+      "video/x-raw,format=RGB,width=64,height=64,framerate=%u/1 ! c.", model, frames, fps,
+      frames, fps);
+  GstElement *pipeline = parse_pipeline (description);
+  GstElement *text = gst_bin_get_by_name (GST_BIN (pipeline), "text");
+  const guint answers = play_to_eos (pipeline);
+  fail_unless_equals_int (answers, 2);
+
+  /* Each answer is stamped at its stream's last frame: stream k ends at running time 2k + 2 s. */
+  const GstClockTime stretch = gst_util_uint64_scale (frames, GST_SECOND, fps);
+  GArray *times = pull_running_times (text);
+  fail_unless_equals_int (times->len, 2);
+  for (guint k = 0; k < times->len; k++) {
+    GstClockTime time = g_array_index (times, GstClockTime, k);
+    fail_unless (time > k * stretch && time <= (k + 1) * stretch,
+        "answer %u at %" GST_TIME_FORMAT, k, GST_TIME_ARGS (time));
+  }
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_array_free (times, TRUE);
+  gst_object_unref (text);
+  gst_object_unref (pipeline);
+  g_free (description);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 /* 100 random state changes while windows are being answered: no deadlock, no failure, and the
  * element is released cleanly. */
 GST_START_TEST (test_random_state_changes)
@@ -833,6 +981,8 @@ slowfastmllm_model_suite (void)
   tcase_add_test (tc, test_whole_stream_linspace);
   tcase_add_test (tc, test_whole_stream_reservoir);
   tcase_add_test (tc, test_random_state_changes);
+  tcase_add_test (tc, test_concat_streams_into_textoverlay);
+  tcase_add_test (tc, test_concat_whole_stream_answer_per_stream);
   tcase_add_test (tc, test_two_elements_share_model);
   tcase_add_test (tc, test_live_drops_stale_windows);
   tcase_add_test (tc, test_corrupt_model_fails);

@@ -3,10 +3,11 @@
 # or the element shows up: (1) through the engine API (slowfast-demo eval), (2) the ablation
 # with the slow tokens zeroed, which must cost the detail question at least 30 points, and (3)
 # through slowfast-cli and through the element in a real pipeline, which must agree.
-# Seeds are fixed, so the figures are deterministic. The committed checkpoint is only partly
-# trained (docs/model.md: 1,600 of the planned steps; describe 21%, yes/no 72%, detail 55% on 200
-# held-out clips, against targets of 95/95/90), so the minima below are regression floors a few
-# points under what it scores on these 60 clips, not the targets.
+# Seeds are fixed, so the figures are deterministic. The committed checkpoint misses the issue's
+# accuracy targets (docs/model.md: describe 38.5%, yes/no 92.5%, detail 59.0% on 200 held-out
+# clips, against 95/95/90; on these 60: 28.3%, 95.0%, 64.6%), so the accuracy minima are
+# regression floors a few points under its scores here, not the targets. The ablation minimum
+# is the target itself: 30 points (41.7 on these clips).
 set -euo pipefail
 : "${SLOWFAST_DEMO:?}" "${SLOWFAST_DEMO_MODEL:?}" "${SLOWFAST_CLI:?}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,7 +41,7 @@ PY
 count=${SLOWFAST_DEMO_EVAL_CLIPS:-60}
 full=$("$SLOWFAST_DEMO" eval --model "$SLOWFAST_DEMO_MODEL" --count "$count" --verbose | tee "$work/full.log" | tail -1)
 grep -v '^{' "$work/full.log" || true
-check "$full" "engine, $count held-out clips" 0.08 0.62 0.50
+check "$full" "engine, $count held-out clips" 0.22 0.88 0.56
 
 ablated=$("$SLOWFAST_DEMO" eval --model "$SLOWFAST_DEMO_MODEL" --count "$count" --zero-slow-tokens | tail -1)
 check "$ablated" "slow tokens zeroed" 0 0 0
@@ -48,8 +49,8 @@ python3 - "$full" "$ablated" <<'PY'
 import json, sys
 full, ablated = (json.loads(a)["detail"]["accuracy"] for a in sys.argv[1:3])
 drop = 100 * (full - ablated)
-print(f"detail accuracy with slow tokens zeroed: {100 * ablated:.1f}% (drop {drop:.1f} points, min 15)")
-sys.exit(0 if drop >= 15 else 1)
+print(f"detail accuracy with slow tokens zeroed: {100 * ablated:.1f}% (drop {drop:.1f} points, min 30)")
+sys.exit(0 if drop >= 30 else 1)
 PY
 
 "$SLOWFAST_DEMO" make-eval --out "$work/set" --count 6

@@ -310,8 +310,8 @@ main (int argc, char **argv)
   g_setenv ("BUILD_DIR", argv[1], TRUE);
   const gchar *client_argv[] = { "bash", script, url, "--protocols", argv[2],
     "--latency", "100", "--retry", "1", "--out", dir, "--model", model,
-    "--prompt", "What is moving in this video?",
-    "--window-frames", "16", "--hop-frames", "8", "--sample-fps", "8",
+    "--prompt", "What happens in this video?",
+    "--window-frames", "32", "--hop-frames", "8", "--sample-fps", "10",
     "--max-new-tokens", "8", "--set", "temperature=0", "--set", "dtype=float32",
     "--set", "device=cpu", NULL
   };
