@@ -3,9 +3,9 @@
 //   slowfast-demo train --out DIR [--steps N] [--clips-per-step B] [--lr X] [--seed S]
 //                       [--threads T] [--train-frames F] [--log-every K] [--init DIR]
 //                       [--common-mode-penalty X] [--aux-weight X] [--vision-warmup-steps N]
-//                       [--detail-fast-dropout P] [--image-size S]
-//                       [--pattern-share P]
+//                       [--detail-fast-dropout P] [--image-size S] [--pattern-share P]
 //   slowfast-demo eval --model DIR [--count N] [--first-seed S] [--zero-slow-tokens] [--verbose]
+//   slowfast-demo probe --model DIR [--count N] [--first-seed S]   (linear probe of the features)
 //   slowfast-demo make-eval --out DIR [--count N] [--first-seed S]
 //   slowfast-demo render --out FILE.npy|FILE.rgb [--seed S] [--frames N] [--width W]
 //                        [--height H] [--colour C] [--shape S] [--direction D]
@@ -135,7 +135,7 @@ int render(const Args& args) {
 
 int run(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: slowfast-demo train|eval|make-eval|render [options] (see the source "
+    std::cerr << "usage: slowfast-demo train|eval|probe|make-eval|render [options] (see the source "
                  "header or docs/model.md)\n";
     return 2;
   }
