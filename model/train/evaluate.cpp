@@ -24,6 +24,16 @@ std::vector<Question> eval_questions(const Scene& scene, uint64_t seed) {
   return questions_for(scene, rng, /*vary_prompts=*/false);
 }
 
+// The rendered clip as the engine's frame views (no copy).
+std::vector<FrameView> frame_views(const Scene& scene, const std::vector<uint8_t>& frames) {
+  std::vector<FrameView> views;
+  for (int f = 0; f < scene.frames; ++f) {
+    views.push_back({frames.data() + static_cast<size_t>(f) * scene.width * scene.height * 3,
+                     scene.width, scene.height, scene.width * 3});
+  }
+  return views;
+}
+
 }  // namespace
 
 nlohmann::json evaluate(const EvalOptions& options) {
@@ -42,12 +52,7 @@ nlohmann::json evaluate(const EvalOptions& options) {
     const uint64_t seed = options.first_seed + i;
     const Scene scene = random_scene(seed, options.pattern_share);
     const std::vector<uint8_t> frames = render_scene(scene);
-    std::vector<FrameView> views;
-    for (int f = 0; f < scene.frames; ++f) {
-      views.push_back({frames.data() + static_cast<size_t>(f) * scene.width * scene.height * 3,
-                       scene.width, scene.height, scene.width * 3});
-    }
-    const auto features = model->encode_frames(views, false);
+    const auto features = model->encode_frames(frame_views(scene, frames), false);
     for (const Question& question : eval_questions(scene, seed)) {
       const Answer answer = answer_with_trace(
           session, features, question.prompt, params, {}, {}, nullptr,
@@ -117,13 +122,10 @@ nlohmann::json probe_features(const std::string& model_dir, int count, uint64_t 
   for (int i = 0; rows.size() < static_cast<size_t>(count); ++i) {
     const Scene scene = random_scene(first_seed + i, 0.0);
     const std::vector<uint8_t> frames = render_scene(scene);
-    std::vector<FrameView> views;
-    for (int f = 0; f < scene.frames; ++f) {
-      views.push_back({frames.data() + static_cast<size_t>(f) * scene.width * scene.height * 3,
-                       scene.width, scene.height, scene.width * 3});
-    }
     std::vector<torch::Tensor> pooled;
-    for (const auto& frame : model->encode_frames(views, false)) pooled.push_back(frame.impl()->pooled);
+    for (const auto& frame : model->encode_frames(frame_views(scene, frames), false)) {
+      pooled.push_back(frame.impl()->pooled);
+    }
     const torch::Tensor tokens = torch::stack(pooled);  // [T, n, H]
     // Per clip: every frame's tokens averaged ([H]), and their spread over frames ([H]).
     rows.push_back(torch::cat({tokens.mean(std::vector<int64_t>{0, 1}), tokens.mean(1).std(0)}));
@@ -141,23 +143,25 @@ nlohmann::json probe_features(const std::string& model_dir, int count, uint64_t 
     labels["dot_colour"].push_back(scene.shape.dot_colour);
   }
   nlohmann::json result;
-  for (const auto& [name, data] : {std::pair<std::string, std::vector<torch::Tensor>*>{"features", &rows},
-                                   {"pixels", &pixel_rows}}) {
-  torch::Tensor x = torch::stack(*data);
-  x = (x - x.mean(0)) / x.std(0).clamp_min(1e-6);
-  const int64_t train = x.size(0) * 3 / 4;
-  for (const auto& [field, values] : labels) {
-    const torch::Tensor y = torch::tensor(values);
-    // Least-squares one-vs-rest linear probe on the first 3/4, accuracy on the rest.
-    const int64_t classes = y.max().item<int64_t>() + 1;
-    const torch::Tensor targets = torch::one_hot(y, classes).to(torch::kFloat32);
+  const std::vector<std::pair<std::string, const std::vector<torch::Tensor>*>> sets = {
+      {"features", &rows}, {"pixels", &pixel_rows}};
+  for (const auto& [name, data] : sets) {
+    torch::Tensor x = torch::stack(*data);
+    x = (x - x.mean(0)) / x.std(0).clamp_min(1e-6);
+    const int64_t train = x.size(0) * 3 / 4;
     const torch::Tensor xa = torch::cat({x, torch::ones({x.size(0), 1})}, 1);
     const torch::Tensor a = xa.narrow(0, 0, train);
-    const torch::Tensor w = torch::linalg::solve(
-        a.t().mm(a) + 1e-1 * torch::eye(a.size(1)), a.t().mm(targets.narrow(0, 0, train)), true);
-    const torch::Tensor predicted = xa.narrow(0, train, x.size(0) - train).mm(w).argmax(1);
-    result[name][field] = predicted.eq(y.narrow(0, train, x.size(0) - train)).to(torch::kFloat32).mean().item<double>();
-  }
+    for (const auto& [field, values] : labels) {
+      // Ridge least squares, one-vs-rest, on the first 3/4; accuracy on the rest.
+      const torch::Tensor y = torch::tensor(values);
+      const int64_t classes = y.max().item<int64_t>() + 1;
+      const torch::Tensor targets = torch::one_hot(y, classes).to(torch::kFloat32);
+      const torch::Tensor w = torch::linalg::solve(
+          a.t().mm(a) + 1e-1 * torch::eye(a.size(1)), a.t().mm(targets.narrow(0, 0, train)), true);
+      const torch::Tensor predicted = xa.narrow(0, train, x.size(0) - train).mm(w).argmax(1);
+      result[name][field] =
+          predicted.eq(y.narrow(0, train, x.size(0) - train)).to(torch::kFloat32).mean().item<double>();
+    }
   }
   return result;
 }

@@ -3,7 +3,7 @@
 //   slowfast-demo train --out DIR [--steps N] [--clips-per-step B] [--lr X] [--seed S]
 //                       [--threads T] [--train-frames F] [--log-every K] [--init DIR]
 //                       [--common-mode-penalty X] [--aux-weight X] [--vision-warmup-steps N]
-//                       [--detail-fast-dropout P] [--image-size S] [--pattern-share P]
+//                       [--detail-fast-dropout P] [--pattern-share P]
 //   slowfast-demo eval --model DIR [--count N] [--first-seed S] [--zero-slow-tokens] [--verbose]
 //   slowfast-demo probe --model DIR [--count N] [--first-seed S]   (linear probe of the features)
 //   slowfast-demo make-eval --out DIR [--count N] [--first-seed S]
@@ -152,7 +152,6 @@ int run(int argc, char** argv) {
     if (args.has("init")) options.init_from = args.get("init");
     options.common_mode_penalty = args.number("common-mode-penalty", options.common_mode_penalty);
     options.aux_weight = args.number("aux-weight", options.aux_weight);
-    options.image_size = static_cast<int64_t>(args.number("image-size", options.image_size));
     options.vision_warmup_steps =
         static_cast<int64_t>(args.number("vision-warmup-steps", options.vision_warmup_steps));
     options.detail_fast_dropout = args.number("detail-fast-dropout", options.detail_fast_dropout);

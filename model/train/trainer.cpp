@@ -27,10 +27,7 @@
 namespace slowfast::demo {
 namespace fs = std::filesystem;
 
-nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id,
-                           int64_t image_size) {
-  // One token per 32 x 32 pixels; the fast tokens keep a 2 x 2 grid whatever the image size.
-  const int64_t grid = image_size / 32;
+nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id) {
   return {
       {"architectures", {"LlavaQwenSlowFastForCausalLM"}},
       {"model_type", "llava_qwen_slow_fast"},
@@ -62,12 +59,11 @@ nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_
       {"image_aspect_ratio", "pad"},
       {"tokenizer_model_max_length", 2048},
       {"tokenizer_padding_side", "right"},
-      // The slow tokens keep every frame's grid (2 x 2 at 64 px: 256 per 64-frame window).
-      // The fast tokens keep at most a 2 x 2 grid and average runs of 8 frames: 32 fast tokens
-      // that show where things move, but a small dot that jumps from frame to frame is smeared
-      // over them, so its colour is only in the slow tokens.
+      // 64 px frames -> a 2 x 2 grid of tokens per frame, kept as they are: 256 slow tokens per
+      // 64-frame window. The fast tokens average runs of 8 frames: 32 fast tokens that show
+      // where things move, but a dot that jumps from frame to frame is smeared over them.
       {"mm_video_pooling_stride", 1},
-      {"fast_token_spatial_stride", std::max<int64_t>(1, grid / 2)},
+      {"fast_token_spatial_stride", 1},
       {"fast_token_temporal_stride", 8},
       {"fast_token_temporal_sampling_stride", 1},
       {"min_fast_frames", 8},
@@ -78,7 +74,7 @@ nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_
       {"cross_attn_max_layer_depth", 4},
       {"tile_image_input", false},
       {"vision_config",
-       {{"depths", {1, 1, 2, 1}}, {"dims", {16, 32, 64, 128}}, {"image_size", image_size},
+       {{"depths", {1, 1, 2, 1}}, {"dims", {16, 32, 64, 128}}, {"image_size", 64},
         {"norm_eps", 1e-6}}},
   };
 }
@@ -422,7 +418,7 @@ TrainResult train(const TrainOptions& options) {
   write_json(out / "tokenizer_config.json", tokenizer_config(tokenizer_json));
   const auto tokenizer = Tokenizer::load(out.string());
   const nlohmann::json config_json = demo_config(tokenizer->size(), tokenizer->id_of("<|endoftext|>"),
-                                                 tokenizer->id_of("<|im_end|>"), options.image_size);
+                                                 tokenizer->id_of("<|im_end|>"));
   const Config config = parse_config(config_json.dump(), "demo config");
   std::cout << "tokenizer: " << tokenizer->size() << " tokens" << std::endl;
 
@@ -535,7 +531,6 @@ TrainResult train(const TrainOptions& options) {
               {"common_mode_penalty", options.common_mode_penalty},
               {"aux_weight", options.aux_weight},
               {"vision_warmup_steps", options.vision_warmup_steps},
-              {"image_size", options.image_size},
               {"seed", options.seed},
               {"init_from", options.init_from},
               {"threads", options.threads},

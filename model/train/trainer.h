@@ -29,7 +29,6 @@ struct TrainOptions {
   // The first this many steps train only the vision tower and projector, on the auxiliary loss:
   // cheap steps (no language model) that give the questions informative visual tokens.
   int64_t vision_warmup_steps = 0;
-  int64_t image_size = 64;  // frames are resized to this; one visual token per 32 x 32
   uint64_t seed = 1;
   // One intra-op thread: the model's operations are tiny, and OpenMP's barriers cost more than
   // they save (up to 8x slower with two threads on a busy machine).
@@ -50,10 +49,8 @@ struct TrainOptions {
   int log_every = 10;
 };
 
-// The demo config (sizes in docs/model.md) for a tokenizer of `vocab_size` tokens and frames of
-// image_size pixels (a multiple of 32).
-nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id,
-                           int64_t image_size);
+// The demo config (sizes in docs/model.md) for a tokenizer of `vocab_size` tokens.
+nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id);
 
 struct TrainResult {
   double first_loss = 0;  // mean loss of the first log interval
