@@ -190,12 +190,18 @@ Scene random_scene(uint64_t seed, double pattern_share) {
 }
 
 std::vector<uint8_t> render_shapes(const Scene& scene) {
+  std::vector<int> all(scene.frames);
+  for (int i = 0; i < scene.frames; ++i) all[i] = i;
+  return render_shape_frames(scene, all);
+}
+
+std::vector<uint8_t> render_shape_frames(const Scene& scene, const std::vector<int>& indices) {
   const ShapeScene& s = scene.shape;
   const int width = scene.width, height = scene.height;
   const double scale = std::min(width, height) / kUnit;  // frame pixels per unit
   const double offset_x = (width - kUnit * scale) / 2, offset_y = (height - kUnit * scale) / 2;
   const size_t frame_bytes = static_cast<size_t>(width) * height * 3;
-  std::vector<uint8_t> frames(frame_bytes * scene.frames);
+  std::vector<uint8_t> frames(frame_bytes * indices.size());
   std::vector<uint8_t> frame(frame_bytes);
 
   // Pixels near a point, as a range of unit coordinates -> the pixels to visit.
@@ -213,7 +219,8 @@ std::vector<uint8_t> render_shapes(const Scene& scene) {
     }
   };
 
-  for (int index = 0; index < scene.frames; ++index) {
+  for (size_t slot = 0; slot < indices.size(); ++slot) {
+    const int index = indices[slot];
     for (size_t p = 0; p < frame_bytes; p += 3) {
       frame[p] = s.background[0];
       frame[p + 1] = s.background[1];
@@ -231,7 +238,7 @@ std::vector<uint8_t> render_shapes(const Scene& scene) {
     draw(dot_x, dot_y, s.dot_size, kColours[s.dot_colour].rgb, [&](double x, double y) {
       return inside_shape(ShapeKind::Square, dot_x, dot_y, s.dot_size, x, y);
     });
-    std::copy(frame.begin(), frame.end(), frames.begin() + index * frame_bytes);
+    std::copy(frame.begin(), frame.end(), frames.begin() + slot * frame_bytes);
   }
   return frames;
 }

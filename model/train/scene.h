@@ -88,5 +88,8 @@ Scene random_scene(uint64_t seed, double pattern_share);
 // RGB frames, [frames][height][width][3] row-major. Pattern scenes are rendered by GStreamer's
 // videotestsrc (render_pattern in testsrc.h); this draws shape scenes only.
 std::vector<uint8_t> render_shapes(const Scene& scene);
+// Only the frames at `indices` (each in [0, scene.frames)), in that order: the same pixels as
+// the matching frames of render_shapes, for training steps that want a few frames of many scenes.
+std::vector<uint8_t> render_shape_frames(const Scene& scene, const std::vector<int>& indices);
 
 }  // namespace slowfast::demo

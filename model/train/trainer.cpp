@@ -197,9 +197,60 @@ struct FrameTargets {
   }
 };
 
+// Whole-clip targets of the language model's scene head (see TrainOptions::lm_aux_weight).
+constexpr int64_t kDirectionClasses = kDirectionNames.size();
+constexpr int64_t kEventClasses = 3;
+constexpr int64_t kSceneOutputs = kDirectionClasses + kEventClasses + kColours.size() +
+                                  kShapeNames.size() + kDotClasses + kPatternClasses;
+
+struct SceneTargets {
+  std::vector<int64_t> direction, event, colour, shape, dot, pattern;
+
+  // temporal: whether the state could see the fast tokens, which alone carry the frame order
+  // (a detail question may be asked with them zeroed); without them motion is not a target.
+  void add(const Scene& scene, bool temporal) {
+    if (scene.is_pattern) {
+      for (auto* field : {&direction, &event, &colour, &shape, &dot}) field->push_back(kIgnore);
+      pattern.push_back(static_cast<int64_t>(std::find(kPatterns.begin(), kPatterns.end(),
+                                                       scene.pattern.pattern) - kPatterns.begin()));
+      return;
+    }
+    const ShapeScene& s = scene.shape;
+    direction.push_back(temporal ? static_cast<int64_t>(s.direction) : kIgnore);
+    event.push_back(temporal ? static_cast<int64_t>(s.event) : kIgnore);
+    colour.push_back(s.colour);
+    shape.push_back(static_cast<int64_t>(s.shape));
+    dot.push_back(s.dot_colour);
+    pattern.push_back(kPatternClasses - 1);
+  }
+};
+
+// Sum of cross-entropies of consecutive blocks of `logits` [n, sum of sizes] against label lists
+// (kIgnore skipped; an all-ignored block adds 0). Adds each part to `parts` for the log.
+torch::Tensor block_cross_entropy(const torch::Tensor& logits,
+                                  const std::vector<std::pair<int64_t, const std::vector<int64_t>*>>& blocks,
+                                  double* parts) {
+  namespace F = torch::nn::functional;
+  std::vector<torch::Tensor> losses;
+  int64_t at = 0;
+  for (const auto& [size, labels] : blocks) {
+    const torch::Tensor y = torch::tensor(*labels);
+    torch::Tensor loss = torch::zeros({});
+    if (y.ne(kIgnore).sum().item<int64_t>() > 0) {
+      loss = F::cross_entropy(logits.narrow(1, at, size), y,
+                              F::CrossEntropyFuncOptions().ignore_index(kIgnore));
+    }
+    *parts++ += loss.item<double>();
+    losses.push_back(loss);
+    at += size;
+  }
+  return torch::stack(losses).sum();
+}
+
 struct Batch {
   torch::Tensor loss;
-  torch::Tensor aux_loss;  // undefined when aux_weight is 0
+  torch::Tensor aux_loss;     // undefined when aux_weight is 0
+  torch::Tensor scene_loss;   // undefined when lm_aux_weight is 0
   double common_share = 0;
   std::map<QuestionKind, std::pair<int, int>> correct;  // kind -> (right, asked), teacher forced
 };
@@ -213,12 +264,14 @@ class Trainer {
     init_for_training(*net_, options.seed);
     const int64_t tokens_per_frame = (config.vision.image_size / 32) * (config.vision.image_size / 32);
     aux_head_ = torch::nn::Linear(tokens_per_frame * config.hidden_size, kAuxOutputs);
+    scene_head_ = torch::nn::Linear(config.hidden_size, kSceneOutputs);
     if (!options.init_from.empty()) load_for_training(*net_, options.init_from);
     im_end_ = tokenizer_->id_of("<|im_end|>");
   }
 
   SlowFastForCausalLM& net() { return net_; }
   std::vector<torch::Tensor> aux_parameters() { return aux_head_->parameters(); }
+  std::vector<torch::Tensor> scene_head_parameters() { return scene_head_->parameters(); }
 
   void prerender_patterns() {
     const auto start = Clock::now();
@@ -236,13 +289,18 @@ class Trainer {
 
   double data_seconds = 0, vision_seconds = 0;
   std::array<double, 5> aux_parts{};  // colour, shape, dot, pattern, centre: sums since the last log
+  // direction, event, colour, shape, dot, pattern: sums since the last log
+  std::array<double, 6> scene_parts{};
 
   // vision_only: the auxiliary per-frame loss alone (the vision warm-up), no questions.
   Batch step_loss(int frames_per_clip, bool vision_only) {
     const auto step_start = Clock::now();
     std::vector<Clip> clips;
     std::uniform_real_distribution<double> unit(0, 1);
-    for (int i = 0; i < options_.clips_per_step; ++i) {
+    const int scene_frames = vision_only ? options_.aux_scenes : options_.aux_scenes_per_step;
+    // A warm-up step with scene frames needs no whole clips.
+    const int clip_count = vision_only && scene_frames > 0 ? 0 : options_.clips_per_step;
+    for (int i = 0; i < clip_count; ++i) {
       if (unit(rng_) < options_.pattern_share && !patterns_.empty()) {
         clips.push_back(patterns_[std::uniform_int_distribution<size_t>(
             0, patterns_.size() - 1)(rng_)]);
@@ -258,29 +316,35 @@ class Trainer {
       pixels.push_back(clip.pixels.index_select(0, picked));
       for (int64_t i = 0; i < picked.size(0); ++i) targets.add(clip.scene, picked[i].item<int64_t>());
     }
+    int64_t clip_frames = 0;
+    for (const auto& p : pixels) clip_frames += p.size(0);
+    add_scene_frames(scene_frames, pixels, targets);
     const auto vision_start = Clock::now();
-    // All frames of the batch through the vision tower at once: [B*T, 3, S, S] -> [B*T, N, H]
+    // All frames of the batch through the vision tower at once: [F, 3, S, S] -> [F, N, H]
     const torch::Tensor features = net_->model->encode_images(torch::cat(pixels));
     data_seconds += std::chrono::duration<double>(vision_start - step_start).count();
     vision_seconds += seconds_since(vision_start);
 
     Batch batch;
-    std::vector<torch::Tensor> losses;
+    std::vector<torch::Tensor> losses, states;
+    SceneTargets scene_targets;
     int64_t offset = 0;
     for (const auto& clip : clips) {
       if (vision_only) break;
-      const int64_t frames = features.size(0) / static_cast<int64_t>(clips.size());
+      const int64_t frames = clip_frames / static_cast<int64_t>(clips.size());
       const torch::Tensor pooled =
           spatial_pool(features.narrow(0, offset, frames), config_.mm_video_pooling_stride);
       offset += frames;
       const SlowFastTokens tokens = split_slow_fast(pooled, config_);
       for (const Question& question : questions_for(clip.scene, rng_, /*vary_prompts=*/true)) {
         torch::Tensor fast = tokens.fast;
-        if (question.kind == QuestionKind::Detail && unit(rng_) < options_.detail_fast_dropout) {
-          fast = torch::zeros_like(fast);
-        }
-        auto [loss, right] = question_loss(question, fast, tokens.slow);
+        const bool fast_zeroed =
+            question.kind == QuestionKind::Detail && unit(rng_) < options_.detail_fast_dropout;
+        if (fast_zeroed) fast = torch::zeros_like(fast);
+        auto [loss, right, state] = question_loss(question, fast, tokens.slow);
         losses.push_back(loss);
+        states.push_back(state);
+        scene_targets.add(clip.scene, !fast_zeroed);
         auto& tally = batch.correct[question.kind];
         tally.first += right ? 1 : 0;
         tally.second += 1;
@@ -295,6 +359,18 @@ class Trainer {
     batch.common_share = common.item<double>();
     batch.loss = options_.common_mode_penalty * common;
     if (!losses.empty()) batch.loss = batch.loss + torch::stack(losses).mean();
+    if (options_.lm_aux_weight > 0 && !states.empty()) {
+      const torch::Tensor logits = scene_head_->forward(torch::cat(states));  // [Q, kSceneOutputs]
+      const SceneTargets& t = scene_targets;
+      batch.scene_loss = block_cross_entropy(
+          logits,
+          {{kDirectionClasses, &t.direction}, {kEventClasses, &t.event},
+           {static_cast<int64_t>(kColours.size()), &t.colour},
+           {static_cast<int64_t>(kShapeNames.size()), &t.shape}, {kDotClasses, &t.dot},
+           {kPatternClasses, &t.pattern}},
+          scene_parts.data());
+      batch.loss = batch.loss + options_.lm_aux_weight * batch.scene_loss;
+    }
     if (options_.aux_weight > 0) {
       batch.aux_loss = aux_loss(features, targets);
       batch.loss = batch.loss + options_.aux_weight * batch.aux_loss;
@@ -320,9 +396,42 @@ class Trainer {
   }
 
  private:
+  // Two random frames of each of `scenes` fresh scenes (videotestsrc ones from the pre-rendered
+  // pool), for the auxiliary loss only. The per-frame labels repeat in every frame of a clip, so
+  // what teaches the vision tower is variety across scenes: a batch of 8 clips has 8 dot colours.
+  void add_scene_frames(int scenes, std::vector<torch::Tensor>& pixels, FrameTargets& targets) {
+    constexpr int kFramesPerScene = 2;
+    std::uniform_real_distribution<double> unit(0, 1);
+    std::uniform_int_distribution<int> frame_of(0, kClipFrames - 1);
+    for (int i = 0; i < scenes; ++i) {
+      std::vector<int> indices(kFramesPerScene);
+      for (int& index : indices) index = frame_of(rng_);
+      if (unit(rng_) < options_.pattern_share && !patterns_.empty()) {
+        const Clip& clip =
+            patterns_[std::uniform_int_distribution<size_t>(0, patterns_.size() - 1)(rng_)];
+        const std::vector<int64_t> rows(indices.begin(), indices.end());
+        pixels.push_back(clip.pixels.index_select(0, torch::tensor(rows)));
+        for (int index : indices) targets.add(clip.scene, index);
+        continue;
+      }
+      const Scene scene = random_scene(next_seed_++, 0.0);
+      std::vector<uint8_t> rgb = render_shape_frames(scene, indices);
+      const torch::Tensor frames = torch::from_blob(
+          rgb.data(), {kFramesPerScene, scene.height, scene.width, 3}, torch::kUInt8);
+      pixels.push_back(preprocess_frames(frames, config_.vision.image_size));
+      for (int index : indices) targets.add(scene, index);
+    }
+  }
+
+  struct AnswerLoss {
+    torch::Tensor loss;
+    bool right = false;
+    torch::Tensor state;  // [1, H]: the final hidden state of the prompt's last token
+  };
+
   // Teacher-forced loss of one answer (then <|im_end|>) after the prompt; `right` when every
   // answer token is the argmax.
-  std::pair<torch::Tensor, bool> question_loss(const Question& question,
+  AnswerLoss question_loss(const Question& question,
                                                const torch::Tensor& fast,
                                                const torch::Tensor& slow) {
     const std::vector<int64_t> ids = tokenize_with_image(*tokenizer_, qwen_1_5_prompt(question.prompt));
@@ -349,7 +458,7 @@ class Trainer {
     const torch::Tensor targets = torch::tensor(answer);
     const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, targets);
     const bool right = logits.argmax(-1).eq(targets).all().item<bool>();
-    return {loss, right};
+    return {loss, right, hidden.narrow(0, prompt_length - 1, 1)};
   }
 
   // Cross-entropy of the per-frame heads (and the centre's squared error) on each frame's
@@ -385,6 +494,7 @@ class Trainer {
   uint64_t next_seed_ = 0;
   std::vector<Clip> patterns_;
   torch::nn::Linear aux_head_{nullptr};
+  torch::nn::Linear scene_head_{nullptr};
 };
 
 // Every prompt the model sees, whole, so the tokenizer also learns the system prompt's words.
@@ -438,6 +548,7 @@ TrainResult train(const TrainOptions& options) {
     (vision ? vision_parameters : language_parameters).push_back(item.value());
   }
   for (const auto& p : trainer.aux_parameters()) vision_parameters.push_back(p);
+  for (const auto& p : trainer.scene_head_parameters()) language_parameters.push_back(p);
   const auto adamw = [&](double rate) {
     return std::make_unique<torch::optim::AdamWOptions>(
         torch::optim::AdamWOptions(rate).betas({0.9, 0.98}).weight_decay(0.01));
@@ -452,6 +563,7 @@ TrainResult train(const TrainOptions& options) {
   std::map<QuestionKind, std::pair<int, int>> window;
   TrainResult result;
   double loss_sum = 0, aux_sum = 0, forward_seconds = 0, backward_seconds = 0;
+  int scene_steps = 0;
   for (int64_t step = 1; step <= options.steps; ++step) {
     // Linear warm-up, then cosine decay to 5%.
     const double progress = static_cast<double>(step - warmup) / std::max<int64_t>(1, options.steps - warmup);
@@ -489,6 +601,7 @@ TrainResult train(const TrainOptions& options) {
 
     loss_sum += batch.loss.item<double>();
     if (batch.aux_loss.defined()) aux_sum += batch.aux_loss.item<double>();
+    if (batch.scene_loss.defined()) scene_steps += 1;
     for (const auto& [kind, tally] : batch.correct) {
       window[kind].first += tally.first;
       window[kind].second += tally.second;
@@ -508,6 +621,12 @@ TrainResult train(const TrainOptions& options) {
         std::cout << "  aux " << aux_sum / steps << " (";
         for (double& part : trainer.aux_parts) std::cout << " " << part / steps, part = 0;
         std::cout << " )";
+      }
+      if (scene_steps > 0) {
+        std::cout << "  scene (";
+        for (double& part : trainer.scene_parts) std::cout << " " << part / scene_steps, part = 0;
+        std::cout << " )";
+        scene_steps = 0;
       }
       std::cout << "  " << std::setprecision(1) << std::fixed << "(per step: data "
                 << trainer.data_seconds / options.log_every << " s, vision "
@@ -531,6 +650,9 @@ TrainResult train(const TrainOptions& options) {
               {"common_mode_penalty", options.common_mode_penalty},
               {"aux_weight", options.aux_weight},
               {"vision_warmup_steps", options.vision_warmup_steps},
+              {"aux_scenes", options.aux_scenes},
+              {"lm_aux_weight", options.lm_aux_weight},
+              {"aux_scenes_per_step", options.aux_scenes_per_step},
               {"seed", options.seed},
               {"init_from", options.init_from},
               {"threads", options.threads},

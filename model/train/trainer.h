@@ -26,9 +26,19 @@ struct TrainOptions {
   // are training-only (not in the checkpoint); they make the vision tower keep what the
   // questions need from the first steps, instead of waiting for the language model's gradient.
   double aux_weight = 1.0;
+  // Weight of a training-only linear head on the language model's final state at the end of
+  // every prompt, which must name the clip's direction of motion, event, colours, shape and
+  // pattern. Every question, not only the description, then teaches the language model to read
+  // the motion across the fast tokens (the description's one direction word is a sparse signal).
+  double lm_aux_weight = 0;
   // The first this many steps train only the vision tower and projector, on the auxiliary loss:
   // cheap steps (no language model) that give the questions informative visual tokens.
   int64_t vision_warmup_steps = 0;
+  // Scenes (two frames each) of a warm-up step instead of whole clips; 0 keeps the clips. The
+  // labels repeat in every frame of a clip, so many scenes teach the vision tower much faster.
+  int aux_scenes = 0;
+  // Scenes (two frames each) added to every later step for the auxiliary loss alone.
+  int aux_scenes_per_step = 0;
   uint64_t seed = 1;
   // One intra-op thread: the model's operations are tiny, and OpenMP's barriers cost more than
   // they save (up to 8x slower with two threads on a busy machine).

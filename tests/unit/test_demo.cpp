@@ -2,11 +2,15 @@
 // by the engine's own tokenizer code) and a short training run through the engine's modules.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "slowfast.h"
 #include "tokenizer.h"
@@ -56,6 +60,19 @@ Scene fixed_scene() {
   return scene;
 }
 
+// A run of a few steps on 2 clips of 8 frames.
+TrainOptions tiny_training(const fs::path& dir, int64_t steps, int log_every) {
+  TrainOptions options;
+  options.out_dir = dir.string();
+  options.steps = steps;
+  options.clips_per_step = 2;
+  options.train_frames = 8;
+  options.full_window_every = 0;
+  options.patterns_pool = 1;
+  options.log_every = log_every;
+  return options;
+}
+
 }  // namespace
 
 TEST(DemoScene, SameSeedSameClipOtherSeedOtherClip) {
@@ -86,6 +103,20 @@ TEST(DemoScene, FramesOfAnotherSizeShowTheSameSquareScaled) {
   const auto frames = render_shapes(scene);
   EXPECT_EQ(pixel(frames, scene, 0, 128 + 60, 80), kColours[1].rgb);
   EXPECT_EQ((pixel(frames, scene, 0, 60, 80)), (std::array<uint8_t, 3>{10, 10, 10}));
+}
+
+TEST(DemoScene, SelectedFramesAreThoseOfTheWholeClip) {
+  const Scene scene = random_scene(7, 0.0);
+  const auto all = render_shapes(scene);
+  const std::vector<int> indices = {63, 5, 5};
+  const auto some = render_shape_frames(scene, indices);
+  const size_t frame_bytes = static_cast<size_t>(scene.width) * scene.height * 3;
+  ASSERT_EQ(some.size(), indices.size() * frame_bytes);
+  for (size_t slot = 0; slot < indices.size(); ++slot) {
+    EXPECT_TRUE(std::equal(some.begin() + slot * frame_bytes, some.begin() + (slot + 1) * frame_bytes,
+                           all.begin() + indices[slot] * frame_bytes))
+        << "frame " << indices[slot];
+  }
 }
 
 TEST(DemoScene, PresentAtEndCountsTheLastQuarter) {
@@ -181,14 +212,7 @@ TEST(DemoTokenizer, TheEngineLoadsItAndRoundTripsEveryTemplate) {
 
 TEST(DemoTraining, LossFallsAndTheCheckpointLoadsInTheEngine) {
   const fs::path dir = temp_dir("train");
-  TrainOptions options;
-  options.out_dir = dir.string();
-  options.steps = 30;
-  options.clips_per_step = 2;
-  options.train_frames = 8;
-  options.full_window_every = 0;
-  options.patterns_pool = 1;
-  options.log_every = 10;
+  TrainOptions options = tiny_training(dir, 30, 10);
   const TrainResult result = train(options);
   EXPECT_LT(result.last_loss, 0.7 * result.first_loss)
       << "first " << result.first_loss << ", last " << result.last_loss;
@@ -210,5 +234,30 @@ TEST(DemoTraining, LossFallsAndTheCheckpointLoadsInTheEngine) {
   params.max_new_tokens = 8;
   const Answer answer = session.answer(model->encode_frames(views, false), kDescribePrompt, params);
   EXPECT_FALSE(answer.output_ids.empty());
+  fs::remove_all(dir);
+}
+
+// The committed model's recipe: a warm-up on frames of many scenes, extra scene frames per step
+// and the language model's scene head. Its heads are training-only: the engine's strict loader
+// must find exactly the model's tensors, and training.json must record the options.
+TEST(DemoTraining, SceneFramesAndTheSceneHeadTrainAndStayOutOfTheCheckpoint) {
+  const fs::path dir = temp_dir("recipe");
+  TrainOptions options = tiny_training(dir, 12, 4);
+  options.vision_warmup_steps = 4;
+  options.aux_scenes = 8;
+  options.aux_scenes_per_step = 4;
+  options.lm_aux_weight = 1;
+  const TrainResult result = train(options);
+  EXPECT_TRUE(std::isfinite(result.last_loss));
+  EXPECT_GT(result.last_loss, 0);
+  std::ifstream recorded(dir / "training.json");
+  const auto training = nlohmann::json::parse(recorded);
+  EXPECT_EQ(training.at("aux_scenes"), 8);
+  EXPECT_EQ(training.at("aux_scenes_per_step"), 4);
+  EXPECT_EQ(training.at("lm_aux_weight"), 1.0);
+  LoadOptions load;
+  load.model_dir = dir.string();
+  load.dtype = DType::Float32;
+  EXPECT_NO_THROW(Model::load(load));
   fs::remove_all(dir);
 }
