@@ -4,6 +4,7 @@
 //                       [--threads T] [--train-frames F] [--log-every K] [--init DIR]
 //                       [--common-mode-penalty X] [--aux-weight X] [--vision-warmup-steps N]
 //                       [--aux-scenes N] [--aux-scenes-per-step N] [--lm-aux-weight X]
+//                       [--dot-curriculum-steps N]
 //                       [--detail-fast-dropout P] [--pattern-share P]
 //   slowfast-demo eval --model DIR [--count N] [--first-seed S] [--zero-slow-tokens] [--verbose]
 //   slowfast-demo probe --model DIR [--count N] [--first-seed S]   (linear probe of the features)
@@ -159,6 +160,8 @@ int run(int argc, char** argv) {
     options.aux_scenes = static_cast<int>(args.number("aux-scenes", options.aux_scenes));
     options.aux_scenes_per_step =
         static_cast<int>(args.number("aux-scenes-per-step", options.aux_scenes_per_step));
+    options.dot_curriculum_steps =
+        static_cast<int64_t>(args.number("dot-curriculum-steps", options.dot_curriculum_steps));
     options.detail_fast_dropout = args.number("detail-fast-dropout", options.detail_fast_dropout);
     options.pattern_share = args.number("pattern-share", options.pattern_share);
     options.threads = static_cast<int>(args.number("threads", options.threads));

@@ -79,6 +79,12 @@ nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_
   };
 }
 
+double curriculum_dot_size(double drawn, int64_t step, int64_t curriculum_steps) {
+  if (curriculum_steps <= 0 || step >= curriculum_steps) return drawn;
+  const double done = static_cast<double>(std::max<int64_t>(0, step)) / curriculum_steps;
+  return kCurriculumDotSize + (drawn - kCurriculumDotSize) * done;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -164,6 +170,11 @@ torch::Tensor subsample(int64_t total, int count, std::mt19937_64& rng) {
   return torch::arange(phase, phase + stride * count, stride);
 }
 
+// Index of a videotestsrc pattern in kPatterns: its class in the pattern heads.
+int64_t pattern_class(Pattern pattern) {
+  return static_cast<int64_t>(std::find(kPatterns.begin(), kPatterns.end(), pattern) - kPatterns.begin());
+}
+
 // Per-frame targets of the auxiliary heads; -100 where a target does not apply.
 constexpr int64_t kIgnore = -100;
 constexpr int64_t kColourClasses = kColours.size() + 1;    // + "no shape"
@@ -180,8 +191,7 @@ struct FrameTargets {
   void add(const Scene& scene, int64_t frame) {
     if (scene.is_pattern) {
       colour.push_back(kIgnore), shape.push_back(kIgnore), dot.push_back(kIgnore);
-      pattern.push_back(static_cast<int64_t>(std::find(kPatterns.begin(), kPatterns.end(),
-                                                       scene.pattern.pattern) - kPatterns.begin()));
+      pattern.push_back(pattern_class(scene.pattern.pattern));
       centre.insert(centre.end(), {0, 0}), centre_weight.push_back(0);
       return;
     }
@@ -211,8 +221,7 @@ struct SceneTargets {
   void add(const Scene& scene, bool temporal) {
     if (scene.is_pattern) {
       for (auto* field : {&direction, &event, &colour, &shape, &dot}) field->push_back(kIgnore);
-      pattern.push_back(static_cast<int64_t>(std::find(kPatterns.begin(), kPatterns.end(),
-                                                       scene.pattern.pattern) - kPatterns.begin()));
+      pattern.push_back(pattern_class(scene.pattern.pattern));
       return;
     }
     const ShapeScene& s = scene.shape;
@@ -225,9 +234,9 @@ struct SceneTargets {
   }
 };
 
-// Sum of cross-entropies of consecutive blocks of `logits` [n, sum of sizes] against label lists
-// (kIgnore skipped; an all-ignored block adds 0). Adds each part to `parts` for the log.
-torch::Tensor block_cross_entropy(const torch::Tensor& logits,
+// Cross-entropies of consecutive blocks of `logits` [n, sum of sizes] against label lists
+// (kIgnore skipped; an all-ignored block gives 0). Adds each to `parts` for the log.
+std::vector<torch::Tensor> block_cross_entropies(const torch::Tensor& logits,
                                   const std::vector<std::pair<int64_t, const std::vector<int64_t>*>>& blocks,
                                   double* parts) {
   namespace F = torch::nn::functional;
@@ -244,7 +253,7 @@ torch::Tensor block_cross_entropy(const torch::Tensor& logits,
     losses.push_back(loss);
     at += size;
   }
-  return torch::stack(losses).sum();
+  return losses;
 }
 
 struct Batch {
@@ -287,6 +296,8 @@ class Trainer {
               << std::setprecision(1) << seconds_since(start) << " s" << std::endl;
   }
 
+  // The training step about to run (1-based), for the dot curriculum.
+  int64_t step = 0;
   double data_seconds = 0, vision_seconds = 0;
   std::array<double, 5> aux_parts{};  // colour, shape, dot, pattern, centre: sums since the last log
   // direction, event, colour, shape, dot, pattern: sums since the last log
@@ -305,8 +316,7 @@ class Trainer {
         clips.push_back(patterns_[std::uniform_int_distribution<size_t>(
             0, patterns_.size() - 1)(rng_)]);
       } else {
-        Scene scene = random_scene(next_seed_++, 0.0);
-        clips.push_back(make_clip(scene, config_.vision.image_size));
+        clips.push_back(make_clip(training_scene(), config_.vision.image_size));
       }
     }
     std::vector<torch::Tensor> pixels;
@@ -362,13 +372,13 @@ class Trainer {
     if (options_.lm_aux_weight > 0 && !states.empty()) {
       const torch::Tensor logits = scene_head_->forward(torch::cat(states));  // [Q, kSceneOutputs]
       const SceneTargets& t = scene_targets;
-      batch.scene_loss = block_cross_entropy(
+      batch.scene_loss = torch::stack(block_cross_entropies(
           logits,
           {{kDirectionClasses, &t.direction}, {kEventClasses, &t.event},
            {static_cast<int64_t>(kColours.size()), &t.colour},
            {static_cast<int64_t>(kShapeNames.size()), &t.shape}, {kDotClasses, &t.dot},
            {kPatternClasses, &t.pattern}},
-          scene_parts.data());
+          scene_parts.data())).sum();
       batch.loss = batch.loss + options_.lm_aux_weight * batch.scene_loss;
     }
     if (options_.aux_weight > 0) {
@@ -396,6 +406,14 @@ class Trainer {
   }
 
  private:
+  // A fresh shape scene, its dot sized by the curriculum.
+  Scene training_scene() {
+    Scene scene = random_scene(next_seed_++, 0.0);
+    scene.shape.dot_size =
+        curriculum_dot_size(scene.shape.dot_size, step, options_.dot_curriculum_steps);
+    return scene;
+  }
+
   // Two random frames of each of `scenes` fresh scenes (videotestsrc ones from the pre-rendered
   // pool), for the auxiliary loss only. The per-frame labels repeat in every frame of a clip, so
   // what teaches the vision tower is variety across scenes: a batch of 8 clips has 8 dot colours.
@@ -414,7 +432,7 @@ class Trainer {
         for (int index : indices) targets.add(clip.scene, index);
         continue;
       }
-      const Scene scene = random_scene(next_seed_++, 0.0);
+      const Scene scene = training_scene();
       std::vector<uint8_t> rgb = render_shape_frames(scene, indices);
       const torch::Tensor frames = torch::from_blob(
           rgb.data(), {kFramesPerScene, scene.height, scene.width, 3}, torch::kUInt8);
@@ -464,24 +482,18 @@ class Trainer {
   // Cross-entropy of the per-frame heads (and the centre's squared error) on each frame's
   // tokens [B*T, N, H] taken together.
   torch::Tensor aux_loss(const torch::Tensor& features, const FrameTargets& targets) {
-    namespace F = torch::nn::functional;
     // Each token normalised as the language model's RMSNorm sees it, not by its raw scale.
     const torch::Tensor tokens = features * torch::rsqrt(features.pow(2).mean(-1, true) + 1e-6);
     const torch::Tensor out = aux_head_->forward(tokens.flatten(1));  // [B*T, kAuxOutputs]
-    const auto ce = [](const torch::Tensor& logits, const std::vector<int64_t>& labels) {
-      const torch::Tensor y = torch::tensor(labels);
-      if (y.ne(kIgnore).sum().item<int64_t>() == 0) return torch::zeros({});
-      return F::cross_entropy(logits, y, F::CrossEntropyFuncOptions().ignore_index(kIgnore));
-    };
-    int64_t at = 0;
-    const auto take = [&](int64_t n) { return out.narrow(1, (at += n) - n, n); };
+    std::vector<torch::Tensor> parts = block_cross_entropies(
+        out, {{kColourClasses, &targets.colour}, {kShapeClasses, &targets.shape},
+              {kDotClasses, &targets.dot}, {kPatternClasses, &targets.pattern}},
+        aux_parts.data());
     const torch::Tensor weight = torch::tensor(targets.centre_weight);
-    const std::vector<torch::Tensor> parts = {
-        ce(take(kColourClasses), targets.colour), ce(take(kShapeClasses), targets.shape),
-        ce(take(kDotClasses), targets.dot), ce(take(kPatternClasses), targets.pattern),
-        ((take(2) - torch::tensor(targets.centre).view({-1, 2})).pow(2).sum(1) * weight).sum() /
-            weight.sum().clamp_min(1)};
-    for (size_t i = 0; i < parts.size(); ++i) aux_parts[i] += parts[i].item<double>();
+    const torch::Tensor centre_error =
+        out.narrow(1, kAuxOutputs - 2, 2) - torch::tensor(targets.centre).view({-1, 2});  // [B*T, 2]
+    parts.push_back((centre_error.pow(2).sum(1) * weight).sum() / weight.sum().clamp_min(1));
+    aux_parts.back() += parts.back().item<double>();
     return torch::stack(parts).sum();
   }
 
@@ -574,6 +586,7 @@ TrainResult train(const TrainOptions& options) {
           .lr(base_rates[group] * scale);
     }
     optimizer.zero_grad();
+    trainer.step = step;
     const auto forward_start = Clock::now();
     const bool full_window = options.full_window_every > 0 && step % options.full_window_every == 0;
     const bool vision_only = step <= options.vision_warmup_steps;
@@ -653,6 +666,7 @@ TrainResult train(const TrainOptions& options) {
               {"aux_scenes", options.aux_scenes},
               {"lm_aux_weight", options.lm_aux_weight},
               {"aux_scenes_per_step", options.aux_scenes_per_step},
+              {"dot_curriculum_steps", options.dot_curriculum_steps},
               {"seed", options.seed},
               {"init_from", options.init_from},
               {"threads", options.threads},

@@ -39,6 +39,12 @@ struct TrainOptions {
   int aux_scenes = 0;
   // Scenes (two frames each) added to every later step for the auxiliary loss alone.
   int aux_scenes_per_step = 0;
+  // Training scenes' dots start at kCurriculumDotSize and shrink linearly to their own size over
+  // this many steps (0: no curriculum). A fresh vision tower never picks up a 4-6 unit dot (its
+  // per-frame head stays at chance for 400 steps, whatever the learning rate or tower width),
+  // while a dot as large as the shapes is learned within 100 steps; the detectors then follow it
+  // down as it shrinks.
+  int64_t dot_curriculum_steps = 0;
   uint64_t seed = 1;
   // One intra-op thread: the model's operations are tiny, and OpenMP's barriers cost more than
   // they save (up to 8x slower with two threads on a busy machine).
@@ -58,6 +64,12 @@ struct TrainOptions {
   int full_window_every = 4;
   int log_every = 10;
 };
+
+// Half extent (units of the 128 square) of a training dot at the curriculum's start.
+constexpr double kCurriculumDotSize = 20;
+// The half extent a dot of half extent `drawn` has at training step `step` (1-based) of a
+// curriculum of `curriculum_steps` steps: kCurriculumDotSize at the start, `drawn` from its end on.
+double curriculum_dot_size(double drawn, int64_t step, int64_t curriculum_steps);
 
 // The demo config (sizes in docs/model.md) for a tokenizer of `vocab_size` tokens.
 nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id);

@@ -240,6 +240,18 @@ TEST(DemoTraining, LossFallsAndTheCheckpointLoadsInTheEngine) {
 // The committed model's recipe: a warm-up on frames of many scenes, extra scene frames per step
 // and the language model's scene head. Its heads are training-only: the engine's strict loader
 // must find exactly the model's tensors, and training.json must record the options.
+TEST(DemoTraining, CurriculumDotsShrinkFromLargeToTheirOwnSize) {
+  EXPECT_DOUBLE_EQ(curriculum_dot_size(5, 0, 100), kCurriculumDotSize);
+  EXPECT_DOUBLE_EQ(curriculum_dot_size(5, 50, 100), (kCurriculumDotSize + 5) / 2);
+  EXPECT_DOUBLE_EQ(curriculum_dot_size(5, 100, 100), 5);
+  EXPECT_DOUBLE_EQ(curriculum_dot_size(5, 2000, 100), 5);
+  EXPECT_DOUBLE_EQ(curriculum_dot_size(5, 1, 0), 5);  // no curriculum
+  // Strictly shrinking over the curriculum.
+  for (int64_t step = 1; step < 100; ++step) {
+    EXPECT_GT(curriculum_dot_size(4, step, 100), curriculum_dot_size(4, step + 1, 100));
+  }
+}
+
 TEST(DemoTraining, SceneFramesAndTheSceneHeadTrainAndStayOutOfTheCheckpoint) {
   const fs::path dir = temp_dir("recipe");
   TrainOptions options = tiny_training(dir, 12, 4);
@@ -247,6 +259,7 @@ TEST(DemoTraining, SceneFramesAndTheSceneHeadTrainAndStayOutOfTheCheckpoint) {
   options.aux_scenes = 8;
   options.aux_scenes_per_step = 4;
   options.lm_aux_weight = 1;
+  options.dot_curriculum_steps = 6;
   const TrainResult result = train(options);
   EXPECT_TRUE(std::isfinite(result.last_loss));
   EXPECT_GT(result.last_loss, 0);
@@ -255,6 +268,7 @@ TEST(DemoTraining, SceneFramesAndTheSceneHeadTrainAndStayOutOfTheCheckpoint) {
   EXPECT_EQ(training.at("aux_scenes"), 8);
   EXPECT_EQ(training.at("aux_scenes_per_step"), 4);
   EXPECT_EQ(training.at("lm_aux_weight"), 1.0);
+  EXPECT_EQ(training.at("dot_curriculum_steps"), 6);
   LoadOptions load;
   load.model_dir = dir.string();
   load.dtype = DType::Float32;
