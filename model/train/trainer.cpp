@@ -172,7 +172,8 @@ torch::Tensor subsample(int64_t total, int count, std::mt19937_64& rng) {
 
 // Index of a videotestsrc pattern in kPatterns: its class in the pattern heads.
 int64_t pattern_class(Pattern pattern) {
-  return static_cast<int64_t>(std::find(kPatterns.begin(), kPatterns.end(), pattern) - kPatterns.begin());
+  return static_cast<int64_t>(std::find(kPatterns.begin(), kPatterns.end(), pattern) -
+                              kPatterns.begin());
 }
 
 // Per-frame targets of the auxiliary heads; -100 where a target does not apply.
@@ -236,9 +237,9 @@ struct SceneTargets {
 
 // Cross-entropies of consecutive blocks of `logits` [n, sum of sizes] against label lists
 // (kIgnore skipped; an all-ignored block gives 0). Adds each to `parts` for the log.
-std::vector<torch::Tensor> block_cross_entropies(const torch::Tensor& logits,
-                                  const std::vector<std::pair<int64_t, const std::vector<int64_t>*>>& blocks,
-                                  double* parts) {
+std::vector<torch::Tensor> block_cross_entropies(
+    const torch::Tensor& logits,
+    const std::vector<std::pair<int64_t, const std::vector<int64_t>*>>& blocks, double* parts) {
   namespace F = torch::nn::functional;
   std::vector<torch::Tensor> losses;
   int64_t at = 0;
@@ -258,8 +259,8 @@ std::vector<torch::Tensor> block_cross_entropies(const torch::Tensor& logits,
 
 struct Batch {
   torch::Tensor loss;
-  torch::Tensor aux_loss;     // undefined when aux_weight is 0
-  torch::Tensor scene_loss;   // undefined when lm_aux_weight is 0
+  torch::Tensor aux_loss;    // undefined when aux_weight is 0
+  torch::Tensor scene_loss;  // undefined when lm_aux_weight is 0
   double common_share = 0;
   std::map<QuestionKind, std::pair<int, int>> correct;  // kind -> (right, asked), teacher forced
 };
@@ -449,9 +450,8 @@ class Trainer {
 
   // Teacher-forced loss of one answer (then <|im_end|>) after the prompt; `right` when every
   // answer token is the argmax.
-  AnswerLoss question_loss(const Question& question,
-                                               const torch::Tensor& fast,
-                                               const torch::Tensor& slow) {
+  AnswerLoss question_loss(const Question& question, const torch::Tensor& fast,
+                           const torch::Tensor& slow) {
     const std::vector<int64_t> ids = tokenize_with_image(*tokenizer_, qwen_1_5_prompt(question.prompt));
     const auto image = std::find(ids.begin(), ids.end(), kImageTokenIndex);
     const std::vector<int64_t> before(ids.begin(), image), after(image + 1, ids.end());
@@ -490,8 +490,8 @@ class Trainer {
               {kDotClasses, &targets.dot}, {kPatternClasses, &targets.pattern}},
         aux_parts.data());
     const torch::Tensor weight = torch::tensor(targets.centre_weight);
-    const torch::Tensor centre_error =
-        out.narrow(1, kAuxOutputs - 2, 2) - torch::tensor(targets.centre).view({-1, 2});  // [B*T, 2]
+    const torch::Tensor centre_error = out.narrow(1, kAuxOutputs - 2, 2) -
+                                       torch::tensor(targets.centre).view({-1, 2});  // [B*T, 2]
     parts.push_back((centre_error.pow(2).sum(1) * weight).sum() / weight.sum().clamp_min(1));
     aux_parts.back() += parts.back().item<double>();
     return torch::stack(parts).sum();

@@ -113,7 +113,8 @@ TEST(DemoScene, SelectedFramesAreThoseOfTheWholeClip) {
   const size_t frame_bytes = static_cast<size_t>(scene.width) * scene.height * 3;
   ASSERT_EQ(some.size(), indices.size() * frame_bytes);
   for (size_t slot = 0; slot < indices.size(); ++slot) {
-    EXPECT_TRUE(std::equal(some.begin() + slot * frame_bytes, some.begin() + (slot + 1) * frame_bytes,
+    EXPECT_TRUE(std::equal(some.begin() + slot * frame_bytes,
+                           some.begin() + (slot + 1) * frame_bytes,
                            all.begin() + indices[slot] * frame_bytes))
         << "frame " << indices[slot];
   }
