@@ -85,6 +85,30 @@ double curriculum_dot_size(double drawn, int64_t step, int64_t curriculum_steps)
   return kCurriculumDotSize + (drawn - kCurriculumDotSize) * done;
 }
 
+TeacherForced teacher_forced(SlowFastForCausalLM& net, const std::vector<int64_t>& before,
+                             const torch::Tensor& fast, const std::vector<int64_t>& after,
+                             const std::vector<int64_t>& answer_inputs, const torch::Tensor& slow) {
+  auto& backbone = *net->model;
+  std::vector<torch::Tensor> parts = {backbone.embed(torch::tensor(before)), fast,
+                                      backbone.embed(torch::tensor(after))};
+  if (!answer_inputs.empty()) parts.push_back(backbone.embed(torch::tensor(answer_inputs)));
+  const torch::Tensor embeds = torch::cat(parts);  // [L, H]
+  const int64_t prompt_length = static_cast<int64_t>(before.size() + after.size()) + fast.size(0);
+  // Rows that attend to the slow tokens: the prompt's text only. Generation feeds the answer's
+  // tokens in decode steps, which have no cross-attention (spec section 7), so teacher forcing
+  // must not give them any: a model that learned to read the video at the answer's tokens would
+  // not find it there when it generates.
+  torch::Tensor attends = torch::zeros({embeds.size(0)}, torch::kBool);
+  attends.narrow(0, 0, prompt_length).fill_(true);
+  attends.narrow(0, static_cast<int64_t>(before.size()), fast.size(0)).fill_(false);
+
+  KVCache cache;
+  const torch::Tensor hidden = backbone.forward(embeds, attends, slow, cache);  // [L, H]
+  const int64_t count = static_cast<int64_t>(answer_inputs.size()) + 1;
+  return {net->lm_head->forward(hidden.narrow(0, prompt_length - 1, count)),  // [n, V]
+          hidden.narrow(0, prompt_length - 1, 1)};
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -459,24 +483,11 @@ class Trainer {
     answer.push_back(im_end_);
     const std::vector<int64_t> answer_inputs(answer.begin(), answer.end() - 1);
 
-    auto& backbone = *net_->model;
-    std::vector<torch::Tensor> parts = {backbone.embed(torch::tensor(before)), fast,
-                                        backbone.embed(torch::tensor(after))};
-    if (!answer_inputs.empty()) parts.push_back(backbone.embed(torch::tensor(answer_inputs)));
-    const torch::Tensor embeds = torch::cat(parts);
-    torch::Tensor is_text = torch::ones({embeds.size(0)}, torch::kBool);
-    is_text.narrow(0, static_cast<int64_t>(before.size()), fast.size(0)).fill_(false);
-
-    KVCache cache;
-    const torch::Tensor hidden = backbone.forward(embeds, is_text, slow, cache);  // [L, H]
-    const int64_t prompt_length = static_cast<int64_t>(before.size() + after.size()) + fast.size(0);
-    const int64_t count = static_cast<int64_t>(answer.size());
-    const torch::Tensor logits =
-        net_->lm_head->forward(hidden.narrow(0, prompt_length - 1, count));  // [n, V]
+    const TeacherForced forced = teacher_forced(net_, before, fast, after, answer_inputs, slow);
     const torch::Tensor targets = torch::tensor(answer);
-    const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, targets);
-    const bool right = logits.argmax(-1).eq(targets).all().item<bool>();
-    return {loss, right, hidden.narrow(0, prompt_length - 1, 1)};
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(forced.logits, targets);
+    const bool right = forced.logits.argmax(-1).eq(targets).all().item<bool>();
+    return {loss, right, forced.prompt_state};
   }
 
   // Cross-entropy of the per-frame heads (and the centre's squared error) on each frame's

@@ -5,8 +5,12 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include <torch/torch.h>
 #include <nlohmann/json.hpp>
+
+#include "slowfast_model.h"
 
 namespace slowfast::demo {
 
@@ -70,6 +74,17 @@ constexpr double kCurriculumDotSize = 20;
 // The half extent a dot of half extent `drawn` has at training step `step` (1-based) of a
 // curriculum of `curriculum_steps` steps: kCurriculumDotSize at the start, `drawn` from its end on.
 double curriculum_dot_size(double drawn, int64_t step, int64_t curriculum_steps);
+
+// One teacher-forced pass computing what generation computes: the prompt (text `before`, the fast
+// tokens [F, H], text `after`) as a prefill with cross-attention to `slow` [M, H], then
+// `answer_inputs` as if fed one decode step each, without cross-attention.
+struct TeacherForced {
+  torch::Tensor logits;        // [answer_inputs + 1, V]: predictions of every answer token
+  torch::Tensor prompt_state;  // [1, H]: the final hidden state of the prompt's last token
+};
+TeacherForced teacher_forced(SlowFastForCausalLM& net, const std::vector<int64_t>& before,
+                             const torch::Tensor& fast, const std::vector<int64_t>& after,
+                             const std::vector<int64_t>& answer_inputs, const torch::Tensor& slow);
 
 // The demo config (sizes in docs/model.md) for a tokenizer of `vocab_size` tokens.
 nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id);

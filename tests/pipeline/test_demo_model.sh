@@ -4,10 +4,10 @@
 # with the slow tokens zeroed, which must cost the detail question at least 30 points, and (3)
 # through slowfast-cli and through the element in a real pipeline, which must agree.
 # Seeds are fixed, so the figures are deterministic. The committed checkpoint meets the issue's
-# yes/no and detail targets but not the description's (docs/model.md: describe 80.5%, yes/no
-# 95.0%, detail 100% on 200 held-out clips, against 95/95/90; on these 60: 81.7%, 95.0%, 100%),
+# description and detail targets but not the yes/no one (docs/model.md: describe 95.0%, yes/no
+# 90.5%, detail 100% on 200 held-out clips, against 95/95/90; on these 60: 88.3%, 93.3%, 100%),
 # so the accuracy minima are regression floors a few points under its scores here. The ablation
-# minimum is the target itself: 30 points (66.7 on these clips).
+# minimum is the target itself: 30 points.
 set -euo pipefail
 : "${SLOWFAST_DEMO:?}" "${SLOWFAST_DEMO_MODEL:?}" "${SLOWFAST_CLI:?}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,7 +41,7 @@ PY
 count=${SLOWFAST_DEMO_EVAL_CLIPS:-60}
 full=$("$SLOWFAST_DEMO" eval --model "$SLOWFAST_DEMO_MODEL" --count "$count" --verbose | tee "$work/full.log" | tail -1)
 grep -v '^{' "$work/full.log" || true
-check "$full" "engine, $count held-out clips" 0.75 0.90 0.95
+check "$full" "engine, $count held-out clips" 0.85 0.90 0.95
 
 ablated=$("$SLOWFAST_DEMO" eval --model "$SLOWFAST_DEMO_MODEL" --count "$count" --zero-slow-tokens | tail -1)
 check "$ablated" "slow tokens zeroed" 0 0 0

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "slowfast.h"
+#include "text/random_init.h"
 #include "tokenizer.h"
 #include "train/demo_tokenizer.h"
 #include "train/scene.h"
@@ -238,9 +239,6 @@ TEST(DemoTraining, LossFallsAndTheCheckpointLoadsInTheEngine) {
   fs::remove_all(dir);
 }
 
-// The committed model's recipe: a warm-up on frames of many scenes, extra scene frames per step
-// and the language model's scene head. Its heads are training-only: the engine's strict loader
-// must find exactly the model's tensors, and training.json must record the options.
 TEST(DemoTraining, CurriculumDotsShrinkFromLargeToTheirOwnSize) {
   EXPECT_DOUBLE_EQ(curriculum_dot_size(5, 0, 100), kCurriculumDotSize);
   EXPECT_DOUBLE_EQ(curriculum_dot_size(5, 50, 100), (kCurriculumDotSize + 5) / 2);
@@ -253,6 +251,44 @@ TEST(DemoTraining, CurriculumDotsShrinkFromLargeToTheirOwnSize) {
   }
 }
 
+// Training must see the computation generation runs: the prompt as a prefill with cross-attention,
+// then each answer token as a decode step without it. The engine's own prefill and decode steps
+// give the reference logits.
+TEST(DemoTraining, TeacherForcingComputesWhatGenerationComputes) {
+  torch::NoGradGuard no_grad;
+  const Config config = parse_config(demo_config(64, 61, 63).dump(), "demo config");
+  SlowFastForCausalLM net(config, torch::TensorOptions().dtype(torch::kFloat32));
+  init_random_parameters(*net, 5);
+  const std::vector<int64_t> before = {1, 2, 3}, after = {4, 5}, answer_inputs = {6, 7, 8};
+  const torch::Tensor fast = torch::randn({8, config.hidden_size});
+  const torch::Tensor slow = torch::randn({32, config.hidden_size});
+  const TeacherForced forced = teacher_forced(net, before, fast, after, answer_inputs, slow);
+  ASSERT_EQ(forced.logits.sizes(), (torch::IntArrayRef{4, 64}));
+
+  auto& backbone = *net->model;
+  const torch::Tensor prompt = torch::cat(
+      {backbone.embed(torch::tensor(before)), fast, backbone.embed(torch::tensor(after))});
+  torch::Tensor is_text = torch::ones({prompt.size(0)}, torch::kBool);
+  is_text.narrow(0, 3, 8).fill_(false);
+  KVCache cache;
+  const torch::Tensor last_state =
+      backbone.forward(prompt, is_text, slow, cache).narrow(0, prompt.size(0) - 1, 1);  // [1, H]
+  std::vector<torch::Tensor> expected = {net->lm_head->forward(last_state)};
+  for (int64_t id : answer_inputs) {
+    const torch::Tensor hidden =
+        backbone.forward(backbone.embed(torch::tensor({id})), {}, {}, cache);
+    expected.push_back(net->lm_head->forward(hidden));
+  }
+  const torch::Tensor reference = torch::cat(expected);
+  // Float32 throughout; the two paths only sum in another order.
+  EXPECT_TRUE(torch::allclose(forced.logits, reference, 1e-4, 1e-4))
+      << "largest difference " << (forced.logits - reference).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(forced.prompt_state, last_state, 1e-4, 1e-4));
+}
+
+// The committed model's recipe: a warm-up on frames of many scenes, extra scene frames per step
+// and the language model's scene head. Its heads are training-only: the engine's strict loader
+// must find exactly the model's tensors, and training.json must record the options.
 TEST(DemoTraining, SceneFramesAndTheSceneHeadTrainAndStayOutOfTheCheckpoint) {
   const fs::path dir = temp_dir("recipe");
   TrainOptions options = tiny_training(dir, 12, 4);
