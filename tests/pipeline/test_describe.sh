@@ -16,8 +16,9 @@ gst-launch-1.0 -q videotestsrc num-buffers=100 pattern=ball ! \
   video/x-raw,format=I420,width=160,height=120,framerate=25/1 ! matroskamux ! \
   filesink location="$work/clip.mkv"
 # One of the demo model's own description prompts, not the element's default: the prompt must
-# reach the model. (Off its templates the demo model's answers are garbled, e.g. "A yellow circle
-# black background." for "What is in this video? Say it in a few words.")
+# reach the model. (Off its templates the demo model's answers are not reliable: an earlier
+# checkpoint said "A yellow circle black background." to "What is in this video? Say it in a few
+# words.")
 question='What is shown?'
 options=(--max-new-tokens 10 --set temperature=0 --set dtype=float32 --set device=cpu
   --model "$model")
