@@ -5,7 +5,8 @@
 //                       [--common-mode-penalty X] [--aux-weight X] [--vision-warmup-steps N]
 //                       [--aux-scenes N] [--aux-scenes-per-step N] [--lm-aux-weight X]
 //                       [--dot-curriculum-steps N]
-//                       [--detail-fast-dropout P] [--pattern-share P]
+//                       [--detail-fast-dropout P] [--pattern-share P] [--patterns-pool N]
+//                       [--pattern-sizes-in-turn] [--yes-no-near-miss P]
 //   slowfast-demo eval --model DIR [--count N] [--first-seed S] [--zero-slow-tokens] [--verbose]
 //   slowfast-demo probe --model DIR [--count N] [--first-seed S]   (linear probe of the features)
 //   slowfast-demo make-eval --out DIR [--count N] [--first-seed S]
@@ -143,7 +144,7 @@ int run(int argc, char** argv) {
   }
   const std::string command = argv[1];
   if (command == "train") {
-    const Args args = parse(argc, argv, 2, {});
+    const Args args = parse(argc, argv, 2, {"pattern-sizes-in-turn"});
     TrainOptions options;
     options.out_dir = args.get("out");
     options.steps = static_cast<int64_t>(args.number("steps", options.steps));
@@ -164,6 +165,9 @@ int run(int argc, char** argv) {
         static_cast<int64_t>(args.number("dot-curriculum-steps", options.dot_curriculum_steps));
     options.detail_fast_dropout = args.number("detail-fast-dropout", options.detail_fast_dropout);
     options.pattern_share = args.number("pattern-share", options.pattern_share);
+    options.patterns_pool = static_cast<int>(args.number("patterns-pool", options.patterns_pool));
+    options.pattern_sizes_in_turn = args.has("pattern-sizes-in-turn");
+    options.yes_no_near_miss = args.number("yes-no-near-miss", options.yes_no_near_miss);
     options.threads = static_cast<int>(args.number("threads", options.threads));
     options.train_frames = static_cast<int>(args.number("train-frames", options.train_frames));
     options.log_every = static_cast<int>(args.number("log-every", options.log_every));

@@ -15,6 +15,8 @@ const std::array<const char*, 3> kShapeNames = {"circle", "square", "triangle"};
 const std::array<const char*, 4> kDirectionNames = {"left", "right", "up", "down"};
 const std::array<Pattern, 6> kPatterns = {Pattern::Smpte,    Pattern::Ball,     Pattern::Snow,
                                           Pattern::Circular, Pattern::Pinwheel, Pattern::ZonePlate};
+const std::array<std::array<int, 2>, 5> kPatternFrameSizes = {
+    {{320, 240}, {160, 120}, {640, 480}, {128, 128}, {176, 144}}};
 
 const char* pattern_nick(Pattern pattern) {
   switch (pattern) {
@@ -170,9 +172,7 @@ Scene random_scene(uint64_t seed, double pattern_share) {
   Scene scene;
   scene.is_pattern = uniform(rng, 0, 1) < pattern_share;
   if (scene.is_pattern) {
-    static constexpr std::array<std::array<int, 2>, 5> kSizes = {
-        {{320, 240}, {160, 120}, {640, 480}, {128, 128}, {176, 144}}};
-    const auto size = kSizes[uniform_int(rng, 0, kSizes.size() - 1)];
+    const auto size = kPatternFrameSizes[uniform_int(rng, 0, kPatternFrameSizes.size() - 1)];
     scene.width = size[0];
     scene.height = size[1];
     scene.pattern.pattern = kPatterns[uniform_int(rng, 0, kPatterns.size() - 1)];

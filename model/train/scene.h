@@ -28,6 +28,8 @@ extern const std::array<NamedColour, 4> kColours;
 extern const std::array<const char*, 3> kShapeNames;
 extern const std::array<const char*, 4> kDirectionNames;
 extern const std::array<Pattern, 6> kPatterns;
+// The frame sizes (width, height) random_scene gives videotestsrc clips.
+extern const std::array<std::array<int, 2>, 5> kPatternFrameSizes;
 const char* pattern_nick(Pattern pattern);
 
 // Frames in a clip: one sliding window of the element at its defaults.

@@ -68,7 +68,8 @@ std::string yes_no_prompt(const std::string& colour, const std::string& shape) {
   return "Is there a " + colour + " " + shape + "? Answer yes or no.";
 }
 
-std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bool vary_prompts) {
+std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bool vary_prompts,
+                                    double near_miss_share) {
   std::vector<Question> questions;
   questions.push_back(
       {QuestionKind::Describe, pick(kDescribePrompts, rng, vary_prompts), describe(scene)});
@@ -91,6 +92,17 @@ std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bo
     colour = kColours[scene.shape.colour].name;
     shape = kShapeNames[static_cast<int>(scene.shape.shape)];
     yes = scene.shape_present_at_end();
+  } else if (draw < 0.9 && near_miss_share > 0 && unit(rng) < near_miss_share) {
+    // The same kind in another colour, or the same colour on another kind.
+    int other_colour = scene.shape.colour, other_shape = static_cast<int>(scene.shape.shape);
+    if (unit(rng) < 0.5) {
+      const int shift = std::uniform_int_distribution<int>(1, kColours.size() - 1)(rng);
+      other_colour = (other_colour + shift) % static_cast<int>(kColours.size());
+    } else {
+      const int shift = std::uniform_int_distribution<int>(1, kShapeNames.size() - 1)(rng);
+      other_shape = (other_shape + shift) % static_cast<int>(kShapeNames.size());
+    }
+    colour = kColours[other_colour].name, shape = kShapeNames[other_shape];
   } else if (draw < 0.9) {
     do {
       colour = kColours[colour_of(rng)].name, shape = kShapeNames[shape_of(rng)];

@@ -27,7 +27,11 @@ std::string describe(const Scene& scene);
 
 // One question of each kind the scene supports (pattern scenes have no dot, so no Detail).
 // `vary_prompts` picks among paraphrases (training); otherwise the canonical wording is used.
-std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bool vary_prompts);
+// Of the yes/no questions about another object than a shape scene's own, `near_miss_share` ask
+// about one that differs in one attribute only, its colour or its kind (training; with 0 the
+// random draws, and so evaluation's questions, are the same as without the option).
+std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bool vary_prompts,
+                                    double near_miss_share = 0);
 
 // The yes/no prompt about an object, e.g. yes_no_prompt("red", "circle").
 std::string yes_no_prompt(const std::string& colour, const std::string& shape);

@@ -314,6 +314,11 @@ class Trainer {
       for (int i = 0; i < options_.patterns_pool; ++i) {
         Scene scene = random_scene(seed++, 1.0);
         scene.pattern.pattern = pattern;
+        if (options_.pattern_sizes_in_turn) {
+          const auto& size = kPatternFrameSizes[i % kPatternFrameSizes.size()];
+          scene.width = size[0];
+          scene.height = size[1];
+        }
         patterns_.push_back(make_clip(scene, config_.vision.image_size));
       }
     }
@@ -371,7 +376,8 @@ class Trainer {
           spatial_pool(features.narrow(0, offset, frames), config_.mm_video_pooling_stride);
       offset += frames;
       const SlowFastTokens tokens = split_slow_fast(pooled, config_);
-      for (const Question& question : questions_for(clip.scene, rng_, /*vary_prompts=*/true)) {
+      for (const Question& question :
+           questions_for(clip.scene, rng_, /*vary_prompts=*/true, options_.yes_no_near_miss)) {
         torch::Tensor fast = tokens.fast;
         const bool fast_zeroed =
             question.kind == QuestionKind::Detail && unit(rng_) < options_.detail_fast_dropout;
@@ -683,6 +689,9 @@ TrainResult train(const TrainOptions& options) {
               {"threads", options.threads},
               {"pattern_share", options.pattern_share},
               {"detail_fast_dropout", options.detail_fast_dropout},
+              {"patterns_pool", options.patterns_pool},
+              {"pattern_sizes_in_turn", options.pattern_sizes_in_turn},
+              {"yes_no_near_miss", options.yes_no_near_miss},
               {"train_frames", options.train_frames},
               {"full_window_every", options.full_window_every},
               {"seconds", seconds_since(start)}});

@@ -55,6 +55,14 @@ struct TrainOptions {
   int threads = 1;
   double pattern_share = 0.25;  // share of videotestsrc clips among the training clips
   int patterns_pool = 8;        // pre-rendered clips per videotestsrc pattern
+  // Render each pattern's clips at every frame size in turn rather than at random sizes. Scaled
+  // down to the tower's input a pattern looks different at each size: with random sizes the
+  // circular pattern had no 160x120 clip, and the model called it a pinwheel at that size.
+  bool pattern_sizes_in_turn = false;
+  // Share of the yes/no questions about an object not shown that ask about a near miss: the
+  // shown shape in another colour, or another shape in its colour (see questions_for). Without
+  // them most negatives differ in both, and the model learned to answer "Yes" when either matched.
+  double yes_no_near_miss = 0;
   // Detail questions are asked with the fast tokens zeroed this often, so the model learns to
   // read fine detail from the slow tokens (the cross-attention memory) as the architecture
   // intends, instead of from the heavily pooled fast tokens.

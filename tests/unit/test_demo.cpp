@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -172,6 +173,43 @@ TEST(DemoTasks, EveryAnswerAndPromptIsInTheTemplates) {
     }
   }
   EXPECT_EQ(kinds.size(), 3u);
+}
+
+namespace {
+
+// How many of colour and kind the yes/no question about another object changes, by count.
+std::map<int, int> other_object_differences(double near_miss_share) {
+  std::mt19937_64 rng(5);
+  std::map<int, int> counts;
+  for (uint64_t seed = 0; seed < 600; ++seed) {
+    const Scene scene = random_scene(seed, 0.0);
+    const std::string colour = kColours[scene.shape.colour].name;
+    const std::string kind = kShapeNames[static_cast<int>(scene.shape.shape)];
+    for (const Question& q : questions_for(scene, rng, false, near_miss_share)) {
+      if (q.kind != QuestionKind::YesNo || q.prompt == yes_no_prompt("white", "ball")) continue;
+      int differences = 0;
+      differences += q.prompt.find(" " + colour + " ") == std::string::npos ? 1 : 0;
+      differences += q.prompt.find(" " + kind + "?") == std::string::npos ? 1 : 0;
+      if (differences > 0) {
+        EXPECT_EQ(q.answer, "No.") << q.prompt;
+      }
+      ++counts[differences];
+    }
+  }
+  return counts;
+}
+
+}  // namespace
+
+TEST(DemoTasks, NearMissNegativesDifferInColourOrKindOnly) {
+  auto plain = other_object_differences(0.0);
+  auto near = other_object_differences(1.0);
+  // Without near misses about half the other objects differ in both; with them none does.
+  EXPECT_GT(plain[2], 50);
+  EXPECT_EQ(near[2], 0);
+  EXPECT_GT(near[1], 100);
+  // The scene's own object is asked about as often either way.
+  EXPECT_NEAR(near[0], plain[0], plain[0] * 0.2);
 }
 
 TEST(DemoTasks, DescriptionsFollowTheTemplate) {
