@@ -61,7 +61,8 @@ struct TrainOptions {
   bool pattern_sizes_in_turn = false;
   // Share of the yes/no questions about an object not shown that ask about a near miss: the
   // shown shape in another colour, or another shape in its colour (see questions_for). Without
-  // them most negatives differ in both, and the model learned to answer "Yes" when either matched.
+  // them over half the negatives differ in both. Meant to teach the binding of colour to kind;
+  // in three runs it did not remove the false "Yes" to the shown kind in another colour.
   double yes_no_near_miss = 0;
   // Detail questions are asked with the fast tokens zeroed this often, so the model learns to
   // read fine detail from the slow tokens (the cross-attention memory) as the architecture
