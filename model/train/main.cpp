@@ -7,6 +7,7 @@
 //                       [--dot-curriculum-steps N]
 //                       [--detail-fast-dropout P] [--pattern-share P] [--patterns-pool N]
 //                       [--pattern-sizes-in-turn] [--yes-no-near-miss P]
+//                       [--yes-no-own-share P] [--question-threads N]
 //   slowfast-demo eval --model DIR [--count N] [--first-seed S] [--zero-slow-tokens] [--verbose]
 //   slowfast-demo probe --model DIR [--count N] [--first-seed S]   (linear probe of the features)
 //   slowfast-demo make-eval --out DIR [--count N] [--first-seed S]
@@ -168,7 +169,10 @@ int run(int argc, char** argv) {
     options.patterns_pool = static_cast<int>(args.number("patterns-pool", options.patterns_pool));
     options.pattern_sizes_in_turn = args.has("pattern-sizes-in-turn");
     options.yes_no_near_miss = args.number("yes-no-near-miss", options.yes_no_near_miss);
+    options.yes_no_own_share = args.number("yes-no-own-share", options.yes_no_own_share);
     options.threads = static_cast<int>(args.number("threads", options.threads));
+    options.question_threads =
+        static_cast<int>(args.number("question-threads", options.question_threads));
     options.train_frames = static_cast<int>(args.number("train-frames", options.train_frames));
     options.log_every = static_cast<int>(args.number("log-every", options.log_every));
     train(options);

@@ -69,12 +69,12 @@ std::string yes_no_prompt(const std::string& colour, const std::string& shape) {
 }
 
 std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bool vary_prompts,
-                                    double near_miss_share) {
+                                    double near_miss_share, double own_share) {
   std::vector<Question> questions;
   questions.push_back(
       {QuestionKind::Describe, pick(kDescribePrompts, rng, vary_prompts), describe(scene)});
 
-  // Yes/no: about the scene's own object half the time or more, else about another one.
+  // Yes/no: about the scene's own object (own_share), else about another one.
   std::uniform_real_distribution<double> unit(0, 1);
   std::uniform_int_distribution<int> colour_of(0, kColours.size() - 1);
   std::uniform_int_distribution<int> shape_of(0, kShapeNames.size() - 1);
@@ -88,7 +88,7 @@ std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bo
     } else {
       colour = kColours[colour_of(rng)].name, shape = kShapeNames[shape_of(rng)];
     }
-  } else if (draw < 0.6) {
+  } else if (draw < own_share) {
     colour = kColours[scene.shape.colour].name;
     shape = kShapeNames[static_cast<int>(scene.shape.shape)];
     yes = scene.shape_present_at_end();

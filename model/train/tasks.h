@@ -30,8 +30,10 @@ std::string describe(const Scene& scene);
 // Of the yes/no questions about another object than a shape scene's own, `near_miss_share` ask
 // about one that differs in one attribute only, its colour or its kind (training; with 0 the
 // random draws, and so evaluation's questions, are the same as without the option).
+// `own_share` of a shape scene's yes/no questions ask about its own object (evaluation: 0.6),
+// and up to 0.9 about another one; the rest about the white ball.
 std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bool vary_prompts,
-                                    double near_miss_share = 0);
+                                    double near_miss_share = 0, double own_share = 0.6);
 
 // The yes/no prompt about an object, e.g. yes_no_prompt("red", "circle").
 std::string yes_no_prompt(const std::string& colour, const std::string& shape);

@@ -5,11 +5,15 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
 #include <random>
 #include <regex>
+#include <thread>
+
+#include <dlfcn.h>
 
 #include <torch/torch.h>
 
@@ -115,6 +119,40 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// OpenBLAS's pthread build (Debian's libtorch runs on it) hands every product to its own thread
+// pool, which takes calls from one thread at a time: two threads of questions would wait on
+// each other, and the step took 1.5x longer than on one thread. With one BLAS thread each call
+// runs on its caller. Other BLAS libraries lack the symbol and are left alone.
+void single_threaded_blas() {
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(1);
+  }
+}
+
+// work(0) .. work(n - 1), the first on this thread and each other one on a thread of its own. An
+// exception thrown by any of them is rethrown here once all have ended.
+void run_on_threads(size_t n, const std::function<void(size_t)>& work) {
+  std::vector<std::exception_ptr> errors(n);
+  // OpenMP's thread count is per thread: a new thread would start its own team of one per core.
+  const int intra_op_threads = torch::get_num_threads();
+  const auto guarded = [&](size_t w) {
+    try {
+      torch::set_num_threads(intra_op_threads);
+      work(w);
+    } catch (...) {
+      errors[w] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < n; ++w) threads.emplace_back(guarded, w);
+  guarded(0);
+  for (auto& thread : threads) thread.join();
+  for (const auto& error : errors) {
+    if (error) std::rethrow_exception(error);
+  }
 }
 
 void write_json(const fs::path& path, const nlohmann::json& json) {
@@ -286,6 +324,9 @@ struct Batch {
   torch::Tensor aux_loss;    // undefined when aux_weight is 0
   torch::Tensor scene_loss;  // undefined when lm_aux_weight is 0
   double common_share = 0;
+  // loss's value (for the log): with the questions on threads, loss only carries their gradient
+  double loss_value = 0;
+  double backward_seconds = 0;                          // spent on backward passes inside the step
   std::map<QuestionKind, std::pair<int, int>> correct;  // kind -> (right, asked), teacher forced
 };
 
@@ -365,30 +406,19 @@ class Trainer {
     data_seconds += std::chrono::duration<double>(vision_start - step_start).count();
     vision_seconds += seconds_since(vision_start);
 
-    Batch batch;
-    std::vector<torch::Tensor> losses, states;
+    // The questions, drawn here in the order of the random draws whatever the thread count.
+    std::vector<Task> tasks;
     SceneTargets scene_targets;
-    int64_t offset = 0;
-    for (const auto& clip : clips) {
-      if (vision_only) break;
-      const int64_t frames = clip_frames / static_cast<int64_t>(clips.size());
-      const torch::Tensor pooled =
-          spatial_pool(features.narrow(0, offset, frames), config_.mm_video_pooling_stride);
-      offset += frames;
-      const SlowFastTokens tokens = split_slow_fast(pooled, config_);
-      for (const Question& question :
-           questions_for(clip.scene, rng_, /*vary_prompts=*/true, options_.yes_no_near_miss)) {
-        torch::Tensor fast = tokens.fast;
+    const int64_t frames = clips.empty() ? 0 : clip_frames / static_cast<int64_t>(clips.size());
+    for (size_t c = 0; c < clips.size() && !vision_only; ++c) {
+      for (Question& question :
+           questions_for(clips[c].scene, rng_, /*vary_prompts=*/true, options_.yes_no_near_miss,
+                         options_.yes_no_own_share)) {
         const bool fast_zeroed =
             question.kind == QuestionKind::Detail && unit(rng_) < options_.detail_fast_dropout;
-        if (fast_zeroed) fast = torch::zeros_like(fast);
-        auto [loss, right, state] = question_loss(question, fast, tokens.slow);
-        losses.push_back(loss);
-        states.push_back(state);
-        scene_targets.add(clip.scene, !fast_zeroed);
-        auto& tally = batch.correct[question.kind];
-        tally.first += right ? 1 : 0;
-        tally.second += 1;
+        scene_targets.add(clips[c].scene, !fast_zeroed);
+        tasks.push_back(
+            {static_cast<int64_t>(c) * frames, frames, std::move(question), fast_zeroed});
       }
     }
     // Share of the visual tokens' energy in their common mean: a vision tower that starts out
@@ -397,25 +427,24 @@ class Trainer {
     // Penalising the common part keeps what differs between frames in view.
     const torch::Tensor common = features.mean(std::vector<int64_t>{0, 1}).pow(2).mean() /
                                  features.pow(2).mean().clamp_min(1e-12);
+    Batch batch;
     batch.common_share = common.item<double>();
     batch.loss = options_.common_mode_penalty * common;
-    if (!losses.empty()) batch.loss = batch.loss + torch::stack(losses).mean();
-    if (options_.lm_aux_weight > 0 && !states.empty()) {
-      const torch::Tensor logits = scene_head_->forward(torch::cat(states));  // [Q, kSceneOutputs]
-      const SceneTargets& t = scene_targets;
-      batch.scene_loss = torch::stack(block_cross_entropies(
-          logits,
-          {{kDirectionClasses, &t.direction}, {kEventClasses, &t.event},
-           {static_cast<int64_t>(kColours.size()), &t.colour},
-           {static_cast<int64_t>(kShapeNames.size()), &t.shape}, {kDotClasses, &t.dot},
-           {kPatternClasses, &t.pattern}},
-          scene_parts.data())).sum();
-      batch.loss = batch.loss + options_.lm_aux_weight * batch.scene_loss;
+    if (!tasks.empty()) {
+      const std::vector<bool> right = options_.question_threads > 1
+                                          ? answer_on_threads(tasks, features, scene_targets, batch)
+                                          : answer_here(tasks, features, scene_targets, batch);
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        auto& tally = batch.correct[tasks[i].question.kind];
+        tally.first += right[i] ? 1 : 0;
+        tally.second += 1;
+      }
     }
     if (options_.aux_weight > 0) {
       batch.aux_loss = aux_loss(features, targets);
       batch.loss = batch.loss + options_.aux_weight * batch.aux_loss;
     }
+    batch.loss_value += batch.loss.item<double>();
     return batch;
   }
 
@@ -470,6 +499,117 @@ class Trainer {
       pixels.push_back(preprocess_frames(frames, config_.vision.image_size));
       for (int index : indices) targets.add(scene, index);
     }
+  }
+
+  // One question of a step: the clip's frames among the step's features, and its draws.
+  struct Task {
+    int64_t offset, frames;
+    Question question;
+    bool fast_zeroed;
+  };
+  // Teacher-forced results of a run of tasks, in their order.
+  struct Asked {
+    std::vector<torch::Tensor> losses, states;
+    std::vector<bool> right;
+  };
+
+  Asked ask(const std::vector<Task>& tasks, size_t begin, size_t end,
+            const torch::Tensor& features) {
+    Asked asked;
+    SlowFastTokens tokens;
+    int64_t pooled_offset = -1;
+    for (size_t i = begin; i < end; ++i) {
+      const Task& task = tasks[i];
+      if (task.offset != pooled_offset) {
+        // [T, N, H] -> fast [F, H], slow [M, H]
+        const torch::Tensor pooled = spatial_pool(features.narrow(0, task.offset, task.frames),
+                                                  config_.mm_video_pooling_stride);
+        tokens = split_slow_fast(pooled, config_);
+        pooled_offset = task.offset;
+      }
+      const torch::Tensor fast = task.fast_zeroed ? torch::zeros_like(tokens.fast) : tokens.fast;
+      auto [loss, right, state] = question_loss(task.question, fast, tokens.slow);
+      asked.losses.push_back(loss);
+      asked.states.push_back(state);
+      asked.right.push_back(right);
+    }
+    return asked;
+  }
+
+  // The language model's scene head on the prompts' final states [Q, H].
+  torch::Tensor scene_loss(const torch::Tensor& states, const SceneTargets& t) {
+    const torch::Tensor logits = scene_head_->forward(states);  // [Q, kSceneOutputs]
+    return torch::stack(block_cross_entropies(logits,
+                                              {{kDirectionClasses, &t.direction},
+                                               {kEventClasses, &t.event},
+                                               {static_cast<int64_t>(kColours.size()), &t.colour},
+                                               {static_cast<int64_t>(kShapeNames.size()), &t.shape},
+                                               {kDotClasses, &t.dot},
+                                               {kPatternClasses, &t.pattern}},
+                                              scene_parts.data()))
+        .sum();
+  }
+
+  // All questions on this thread, their losses added to batch.loss for the caller's backward.
+  std::vector<bool> answer_here(const std::vector<Task>& tasks, const torch::Tensor& features,
+                                const SceneTargets& scene_targets, Batch& batch) {
+    Asked asked = ask(tasks, 0, tasks.size(), features);
+    batch.loss = batch.loss + torch::stack(asked.losses).mean();
+    if (options_.lm_aux_weight > 0) {
+      batch.scene_loss = scene_loss(torch::cat(asked.states), scene_targets);
+      batch.loss = batch.loss + options_.lm_aux_weight * batch.scene_loss;
+    }
+    return asked.right;
+  }
+
+  // The questions split over options_.question_threads threads, each running the forward and the
+  // backward of its share: the per-operation overhead of these small sequences, not arithmetic,
+  // bounds a step, so one thread leaves the second core idle. Each thread reads the features
+  // through a leaf of its own; the summed leaf gradients go into batch.loss as a term of value 0
+  // whose gradient is theirs, so the caller's backward carries them into the vision tower. The
+  // scene head, which needs every state, runs here between the two parallel phases on leaves
+  // of the states. Parameter gradients add up in another order than on one thread: the result
+  // equals answer_here's up to float rounding.
+  std::vector<bool> answer_on_threads(const std::vector<Task>& tasks, const torch::Tensor& features,
+                                      const SceneTargets& scene_targets, Batch& batch) {
+    const size_t n = std::min<size_t>(options_.question_threads, tasks.size());
+    const auto share = [&](size_t w) { return tasks.size() * w / n; };
+    std::vector<torch::Tensor> leaves(n), state_leaves(n);
+    std::vector<Asked> asked(n);
+    run_on_threads(n, [&](size_t w) {
+      leaves[w] = features.detach().requires_grad_(true);
+      asked[w] = ask(tasks, share(w), share(w + 1), leaves[w]);
+    });
+    const auto backward_start = Clock::now();
+    if (options_.lm_aux_weight > 0) {
+      for (size_t w = 0; w < n; ++w) {
+        state_leaves[w] = torch::cat(asked[w].states).detach().requires_grad_(true);
+      }
+      batch.scene_loss = scene_loss(torch::cat(state_leaves), scene_targets);
+      const torch::Tensor weighted = options_.lm_aux_weight * batch.scene_loss;
+      weighted.backward();
+      batch.loss_value += weighted.item<double>();
+    }
+    std::vector<double> answer_losses(n);
+    run_on_threads(n, [&](size_t w) {
+      torch::Tensor loss = torch::stack(asked[w].losses).sum() / static_cast<double>(tasks.size());
+      answer_losses[w] = loss.item<double>();
+      if (state_leaves[w].defined()) {
+        loss = loss + (torch::cat(asked[w].states) * state_leaves[w].grad()).sum();
+      }
+      loss.backward();
+    });
+    batch.backward_seconds = seconds_since(backward_start);
+    torch::Tensor grad = leaves[0].grad();
+    for (size_t w = 1; w < n; ++w) grad = grad + leaves[w].grad();
+    const torch::Tensor carried = (features * grad).sum();
+    batch.loss = batch.loss + (carried - carried.detach());
+    std::vector<bool> right;
+    for (size_t w = 0; w < n; ++w) {
+      batch.loss_value += answer_losses[w];
+      right.insert(right.end(), asked[w].right.begin(), asked[w].right.end());
+    }
+    return right;
   }
 
   struct AnswerLoss {
@@ -539,29 +679,72 @@ std::vector<std::string> tokenizer_texts() {
   return texts;
 }
 
-}  // namespace
+struct Prepared {
+  nlohmann::json tokenizer_json, config_json;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  Config config;
+};
 
-TrainResult train(const TrainOptions& options) {
+// Threads, the output directory, and the tokenizer written there: its size is the config's
+// vocabulary.
+Prepared prepare(const TrainOptions& options) {
   if (options.out_dir.empty()) throw Error("train: --out DIR is required");
   if (options.steps <= 0 || options.clips_per_step <= 0) {
     throw Error("train: --steps and --clips-per-step must be positive");
   }
+  if (options.question_threads < 1) throw Error("train: --question-threads must be at least 1");
+  if (options.yes_no_own_share < 0 || options.yes_no_own_share > 0.9) {
+    throw Error("train: --yes-no-own-share must be between 0 and 0.9 (the other 0.1 is the ball)");
+  }
   torch::set_num_threads(options.threads);
+  if (options.question_threads > 1) single_threaded_blas();
   const fs::path out(options.out_dir);
   fs::create_directories(out);
+  Prepared prepared;
+  prepared.tokenizer_json = train_tokenizer(tokenizer_texts(), 2000);
+  write_json(out / "tokenizer.json", prepared.tokenizer_json);
+  write_json(out / "tokenizer_config.json", tokenizer_config(prepared.tokenizer_json));
+  prepared.tokenizer = Tokenizer::load(out.string());
+  prepared.config_json =
+      demo_config(prepared.tokenizer->size(), prepared.tokenizer->id_of("<|endoftext|>"),
+                  prepared.tokenizer->id_of("<|im_end|>"));
+  prepared.config = parse_config(prepared.config_json.dump(), "demo config");
+  return prepared;
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> first_step_gradients(const TrainOptions& options) {
+  const Prepared prepared = prepare(options);
+  Trainer trainer(options, prepared.config, prepared.tokenizer);
+  trainer.prerender_patterns();
+  trainer.step = 1;
+  trainer.step_loss(options.train_frames, /*vision_only=*/false).loss.backward();
+  std::map<std::string, torch::Tensor> gradients;
+  for (const auto& item : trainer.net()->named_parameters()) {
+    if (item.value().grad().defined()) gradients[item.key()] = item.value().grad().clone();
+  }
+  const auto add_head = [&](const std::string& name, const std::vector<torch::Tensor>& parameters) {
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      if (parameters[i].grad().defined()) {
+        gradients[name + "." + std::to_string(i)] = parameters[i].grad().clone();
+      }
+    }
+  };
+  add_head("aux_head", trainer.aux_parameters());
+  add_head("scene_head", trainer.scene_head_parameters());
+  return gradients;
+}
+
+TrainResult train(const TrainOptions& options) {
+  const fs::path out(options.out_dir);
   const auto start = Clock::now();
+  const Prepared prepared = prepare(options);
+  const nlohmann::json& tokenizer_json = prepared.tokenizer_json;
+  const nlohmann::json& config_json = prepared.config_json;
+  std::cout << "tokenizer: " << prepared.tokenizer->size() << " tokens" << std::endl;
 
-  // Tokenizer first: its size is the config's vocabulary.
-  const nlohmann::json tokenizer_json = train_tokenizer(tokenizer_texts(), 2000);
-  write_json(out / "tokenizer.json", tokenizer_json);
-  write_json(out / "tokenizer_config.json", tokenizer_config(tokenizer_json));
-  const auto tokenizer = Tokenizer::load(out.string());
-  const nlohmann::json config_json = demo_config(tokenizer->size(), tokenizer->id_of("<|endoftext|>"),
-                                                 tokenizer->id_of("<|im_end|>"));
-  const Config config = parse_config(config_json.dump(), "demo config");
-  std::cout << "tokenizer: " << tokenizer->size() << " tokens" << std::endl;
-
-  Trainer trainer(options, config, tokenizer);
+  Trainer trainer(options, prepared.config, prepared.tokenizer);
   int64_t parameters = 0;
   for (const auto& p : trainer.net()->parameters()) parameters += p.numel();
   std::cout << "model: " << parameters << " parameters" << std::endl;
@@ -609,10 +792,10 @@ TrainResult train(const TrainOptions& options) {
     const bool vision_only = step <= options.vision_warmup_steps;
     Batch batch = trainer.step_loss(full_window && !vision_only ? kClipFrames : options.train_frames,
                                     vision_only);
-    forward_seconds += seconds_since(forward_start);
+    forward_seconds += seconds_since(forward_start) - batch.backward_seconds;
     const auto backward_start = Clock::now();
     batch.loss.backward();
-    backward_seconds += seconds_since(backward_start);
+    backward_seconds += seconds_since(backward_start) + batch.backward_seconds;
     if (step % options.log_every == 0) {
       std::cout << "  gradient norms:";
       for (const char* part : {"model.vision_tower", "model.mm_projector", "model.layers", "lm_head"}) {
@@ -629,7 +812,7 @@ TrainResult train(const TrainOptions& options) {
     torch::nn::utils::clip_grad_norm_(trainer.net()->parameters(), 1.0);
     optimizer.step();
 
-    loss_sum += batch.loss.item<double>();
+    loss_sum += batch.loss_value;
     if (batch.aux_loss.defined()) aux_sum += batch.aux_loss.item<double>();
     if (batch.scene_loss.defined()) scene_steps += 1;
     for (const auto& [kind, tally] : batch.correct) {
@@ -672,29 +855,30 @@ TrainResult train(const TrainOptions& options) {
       trainer.save(out, config_json, tokenizer_json);
     }
   }
-  write_json(out / "training.json",
-             {{"steps", options.steps},
-              {"clips_per_step", options.clips_per_step},
-              {"learning_rate", options.learning_rate},
-              {"vision_lr_scale", options.vision_lr_scale},
-              {"common_mode_penalty", options.common_mode_penalty},
-              {"aux_weight", options.aux_weight},
-              {"vision_warmup_steps", options.vision_warmup_steps},
-              {"aux_scenes", options.aux_scenes},
-              {"lm_aux_weight", options.lm_aux_weight},
-              {"aux_scenes_per_step", options.aux_scenes_per_step},
-              {"dot_curriculum_steps", options.dot_curriculum_steps},
-              {"seed", options.seed},
-              {"init_from", options.init_from},
-              {"threads", options.threads},
-              {"pattern_share", options.pattern_share},
-              {"detail_fast_dropout", options.detail_fast_dropout},
-              {"patterns_pool", options.patterns_pool},
-              {"pattern_sizes_in_turn", options.pattern_sizes_in_turn},
-              {"yes_no_near_miss", options.yes_no_near_miss},
-              {"train_frames", options.train_frames},
-              {"full_window_every", options.full_window_every},
-              {"seconds", seconds_since(start)}});
+  write_json(out / "training.json", {{"steps", options.steps},
+                                     {"clips_per_step", options.clips_per_step},
+                                     {"learning_rate", options.learning_rate},
+                                     {"vision_lr_scale", options.vision_lr_scale},
+                                     {"common_mode_penalty", options.common_mode_penalty},
+                                     {"aux_weight", options.aux_weight},
+                                     {"vision_warmup_steps", options.vision_warmup_steps},
+                                     {"aux_scenes", options.aux_scenes},
+                                     {"lm_aux_weight", options.lm_aux_weight},
+                                     {"aux_scenes_per_step", options.aux_scenes_per_step},
+                                     {"dot_curriculum_steps", options.dot_curriculum_steps},
+                                     {"seed", options.seed},
+                                     {"init_from", options.init_from},
+                                     {"threads", options.threads},
+                                     {"question_threads", options.question_threads},
+                                     {"pattern_share", options.pattern_share},
+                                     {"detail_fast_dropout", options.detail_fast_dropout},
+                                     {"patterns_pool", options.patterns_pool},
+                                     {"pattern_sizes_in_turn", options.pattern_sizes_in_turn},
+                                     {"yes_no_near_miss", options.yes_no_near_miss},
+                                     {"yes_no_own_share", options.yes_no_own_share},
+                                     {"train_frames", options.train_frames},
+                                     {"full_window_every", options.full_window_every},
+                                     {"seconds", seconds_since(start)}});
   result.seconds = seconds_since(start);
   std::cout << "wrote " << out.string() << " in " << result.seconds << " s" << std::endl;
   return result;

@@ -53,6 +53,9 @@ struct TrainOptions {
   // One intra-op thread: the model's operations are tiny, and OpenMP's barriers cost more than
   // they save (up to 8x slower with two threads on a busy machine).
   int threads = 1;
+  // Threads that share a step's questions, each running the forward and the backward of its
+  // share (see Trainer::answer_on_threads). Gradients equal one thread's up to float rounding.
+  int question_threads = 1;
   double pattern_share = 0.25;  // share of videotestsrc clips among the training clips
   int patterns_pool = 8;        // pre-rendered clips per videotestsrc pattern
   // Render each pattern's clips at every frame size in turn rather than at random sizes. Scaled
@@ -64,6 +67,9 @@ struct TrainOptions {
   // them over half the negatives differ in both. Meant to teach the binding of colour to kind;
   // in three runs it did not remove the false "Yes" to the shown kind in another colour.
   double yes_no_near_miss = 0;
+  // Share of a shape scene's yes/no questions about its own object (see questions_for). Most of
+  // those are answered "Yes", so this sets the share of "Yes" answers: about 0.54 at 0.6.
+  double yes_no_own_share = 0.6;
   // Detail questions are asked with the fast tokens zeroed this often, so the model learns to
   // read fine detail from the slow tokens (the cross-attention memory) as the architecture
   // intends, instead of from the heavily pooled fast tokens.
@@ -104,5 +110,9 @@ struct TrainResult {
   double seconds = 0;
 };
 TrainResult train(const TrainOptions& options);
+
+// The gradients of the first training step of `options` (a fresh model, no warm-up step), by
+// parameter name, the training-only heads' included. Writes the tokenizer to options.out_dir.
+std::map<std::string, torch::Tensor> first_step_gradients(const TrainOptions& options);
 
 }  // namespace slowfast::demo

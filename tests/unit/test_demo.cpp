@@ -178,14 +178,14 @@ TEST(DemoTasks, EveryAnswerAndPromptIsInTheTemplates) {
 namespace {
 
 // How many of colour and kind the yes/no question about another object changes, by count.
-std::map<int, int> other_object_differences(double near_miss_share) {
+std::map<int, int> other_object_differences(double near_miss_share, double own_share = 0.6) {
   std::mt19937_64 rng(5);
   std::map<int, int> counts;
   for (uint64_t seed = 0; seed < 600; ++seed) {
     const Scene scene = random_scene(seed, 0.0);
     const std::string colour = kColours[scene.shape.colour].name;
     const std::string kind = kShapeNames[static_cast<int>(scene.shape.shape)];
-    for (const Question& q : questions_for(scene, rng, false, near_miss_share)) {
+    for (const Question& q : questions_for(scene, rng, false, near_miss_share, own_share)) {
       if (q.kind != QuestionKind::YesNo || q.prompt == yes_no_prompt("white", "ball")) continue;
       int differences = 0;
       differences += q.prompt.find(" " + colour + " ") == std::string::npos ? 1 : 0;
@@ -210,6 +210,16 @@ TEST(DemoTasks, NearMissNegativesDifferInColourOrKindOnly) {
   EXPECT_GT(near[1], 100);
   // The scene's own object is asked about as often either way.
   EXPECT_NEAR(near[0], plain[0], plain[0] * 0.2);
+}
+
+TEST(DemoTasks, OwnShareSetsHowOftenTheShownObjectIsAskedAbout) {
+  auto usual = other_object_differences(0.0);
+  auto fewer = other_object_differences(0.0, 0.3);
+  // 600 shape scenes: about 360 questions about the shown object at 0.6, about 180 at 0.3; the
+  // rest move to other objects, the white ball keeps its tenth.
+  EXPECT_NEAR(usual[0], 360, 45);
+  EXPECT_NEAR(fewer[0], 180, 40);
+  EXPECT_NEAR(fewer[1] + fewer[2], usual[1] + usual[2] + (usual[0] - fewer[0]), 40);
 }
 
 TEST(DemoTasks, DescriptionsFollowTheTemplate) {
@@ -322,6 +332,34 @@ TEST(DemoTraining, TeacherForcingComputesWhatGenerationComputes) {
   EXPECT_TRUE(torch::allclose(forced.logits, reference, 1e-4, 1e-4))
       << "largest difference " << (forced.logits - reference).abs().max().item<double>();
   EXPECT_TRUE(torch::allclose(forced.prompt_state, last_state, 1e-4, 1e-4));
+}
+
+// Questions shared among threads must give the step's gradients of one thread, the vision
+// tower's included, which reach it only through the language model when the per-frame heads are
+// off; and the scene head, which runs between the threads' two phases, must get its own.
+TEST(DemoTraining, QuestionsOnTwoThreadsGiveOneThreadsGradients) {
+  const fs::path dir = temp_dir("threads");
+  TrainOptions options = tiny_training(dir, 1, 1);
+  options.clips_per_step = 3;
+  options.aux_weight = 0;
+  options.lm_aux_weight = 1;
+  const auto one = first_step_gradients(options);
+  options.question_threads = 2;
+  const auto two = first_step_gradients(options);
+  ASSERT_EQ(one.size(), two.size());
+  int vision = 0, scene_head = 0;
+  for (const auto& [name, gradient] : one) {
+    ASSERT_TRUE(two.count(name)) << name;
+    const torch::Tensor& other = two.at(name);
+    // Float32 sums in another order: relative to the tensor's largest gradient.
+    const double scale = gradient.abs().max().item<double>();
+    EXPECT_LE((gradient - other).abs().max().item<double>(), 1e-4 * scale + 1e-9) << name;
+    if (scale > 0 && name.rfind("model.vision_tower", 0) == 0) ++vision;
+    if (scale > 0 && name.rfind("scene_head", 0) == 0) ++scene_head;
+  }
+  EXPECT_GT(vision, 0) << "no gradient reached the vision tower";
+  EXPECT_EQ(scene_head, 2) << "the scene head's weight and bias need gradients";
+  fs::remove_all(dir);
 }
 
 // The committed model's recipe: a warm-up on frames of many scenes, extra scene frames per step
