@@ -50,7 +50,11 @@ nlohmann::json evaluate(const EvalOptions& options) {
   std::map<std::string, std::pair<int, int>> tally;
   for (int i = 0; i < options.count; ++i) {
     const uint64_t seed = options.first_seed + i;
-    const Scene scene = random_scene(seed, options.pattern_share);
+    Scene scene = random_scene(seed, options.pattern_share);
+    if (options.late_events && !scene.is_pattern) {
+      std::mt19937_64 rng(seed);
+      move_event_late(scene.shape, rng);
+    }
     const std::vector<uint8_t> frames = render_scene(scene);
     const auto features = model->encode_frames(frame_views(scene, frames), false);
     for (const Question& question : eval_questions(scene, seed)) {

@@ -18,6 +18,7 @@ struct EvalOptions {
   double pattern_share = 0.25;
   bool zero_slow_tokens = false;  // the ablation: cross-attention memory all zeros
   bool verbose = false;           // print every wrong answer
+  bool late_events = false;       // every event moved into the window's end (move_event_late)
 };
 
 // {"describe": {"right": r, "asked": n, "accuracy": a}, "yes-no": ..., "detail": ...}

@@ -7,8 +7,9 @@
 //                       [--dot-curriculum-steps N]
 //                       [--detail-fast-dropout P] [--pattern-share P] [--patterns-pool N]
 //                       [--pattern-sizes-in-turn] [--yes-no-near-miss P]
-//                       [--yes-no-own-share P] [--question-threads N]
+//                       [--yes-no-own-share P] [--late-events P] [--question-threads N]
 //   slowfast-demo eval --model DIR [--count N] [--first-seed S] [--zero-slow-tokens] [--verbose]
+//                      [--late-events]
 //   slowfast-demo probe --model DIR [--count N] [--first-seed S]   (linear probe of the features)
 //   slowfast-demo make-eval --out DIR [--count N] [--first-seed S]
 //   slowfast-demo render --out FILE.npy|FILE.rgb [--seed S] [--frames N] [--width W]
@@ -170,6 +171,7 @@ int run(int argc, char** argv) {
     options.pattern_sizes_in_turn = args.has("pattern-sizes-in-turn");
     options.yes_no_near_miss = args.number("yes-no-near-miss", options.yes_no_near_miss);
     options.yes_no_own_share = args.number("yes-no-own-share", options.yes_no_own_share);
+    options.late_events = args.number("late-events", options.late_events);
     options.threads = static_cast<int>(args.number("threads", options.threads));
     options.question_threads =
         static_cast<int>(args.number("question-threads", options.question_threads));
@@ -179,13 +181,14 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (command == "eval") {
-    const Args args = parse(argc, argv, 2, {"zero-slow-tokens", "verbose"});
+    const Args args = parse(argc, argv, 2, {"zero-slow-tokens", "verbose", "late-events"});
     EvalOptions options;
     options.model_dir = args.get("model");
     options.count = static_cast<int>(args.number("count", options.count));
     options.first_seed = static_cast<uint64_t>(args.number("first-seed", options.first_seed));
     options.zero_slow_tokens = args.has("zero-slow-tokens");
     options.verbose = args.has("verbose");
+    options.late_events = args.has("late-events");
     if (args.has("threads")) torch::set_num_threads(static_cast<int>(args.number("threads", 2)));
     std::cout << evaluate(options).dump() << std::endl;
     return 0;

@@ -58,6 +58,14 @@ bool Scene::shape_present_at_end() const {
   return visible >= kPresentMinFrames;
 }
 
+void move_event_late(ShapeScene& shape, std::mt19937_64& rng) {
+  if (shape.event == Event::Appears) {
+    shape.first_visible = std::uniform_int_distribution<int>(41, 56)(rng);
+  } else if (shape.event == Event::Disappears) {
+    shape.last_visible = std::uniform_int_distribution<int>(45, 62)(rng);
+  }
+}
+
 namespace {
 
 // Geometry is drawn in a 128 x 128 square, scaled to the central square of the frame: the

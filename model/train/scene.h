@@ -87,6 +87,13 @@ struct Scene {
 constexpr uint64_t kEvalSeedBase = 1'000'000'000;
 Scene random_scene(uint64_t seed, double pattern_share);
 
+// Moves a shape scene's event into the window's last quarter: an appearance to frame 41 to 56
+// (random_scene: 8 to 40), so the object is there at the end for 8 to 23 frames; a disappearance
+// to frame 45 to 62 (random_scene: 20 to 44), so it is still there at the end (kPresentMinFrames
+// of the last kPresentTailFrames) when it leaves at frame 51 or later. This is where an alert
+// must raise or clear within one hop. Scenes without an event are left as they are.
+void move_event_late(ShapeScene& shape, std::mt19937_64& rng);
+
 // RGB frames, [frames][height][width][3] row-major. Pattern scenes are rendered by GStreamer's
 // videotestsrc (render_pattern in testsrc.h); this draws shape scenes only.
 std::vector<uint8_t> render_shapes(const Scene& scene);

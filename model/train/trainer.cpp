@@ -466,11 +466,16 @@ class Trainer {
   }
 
  private:
-  // A fresh shape scene, its dot sized by the curriculum.
+  // A fresh shape scene, its dot sized by the curriculum, its event moved late in the window
+  // options_.late_events of the time (see TrainOptions::late_events).
   Scene training_scene() {
     Scene scene = random_scene(next_seed_++, 0.0);
     scene.shape.dot_size =
         curriculum_dot_size(scene.shape.dot_size, step, options_.dot_curriculum_steps);
+    if (options_.late_events > 0 && scene.shape.event != Event::None &&
+        std::uniform_real_distribution<double>(0, 1)(rng_) < options_.late_events) {
+      move_event_late(scene.shape, rng_);
+    }
     return scene;
   }
 
@@ -696,6 +701,9 @@ Prepared prepare(const TrainOptions& options) {
   if (options.yes_no_own_share < 0 || options.yes_no_own_share > 0.9) {
     throw Error("train: --yes-no-own-share must be between 0 and 0.9 (the other 0.1 is the ball)");
   }
+  if (options.late_events < 0 || options.late_events > 1) {
+    throw Error("train: --late-events must be between 0 and 1");
+  }
   torch::set_num_threads(options.threads);
   if (options.question_threads > 1) single_threaded_blas();
   const fs::path out(options.out_dir);
@@ -876,6 +884,7 @@ TrainResult train(const TrainOptions& options) {
                                      {"pattern_sizes_in_turn", options.pattern_sizes_in_turn},
                                      {"yes_no_near_miss", options.yes_no_near_miss},
                                      {"yes_no_own_share", options.yes_no_own_share},
+                                     {"late_events", options.late_events},
                                      {"train_frames", options.train_frames},
                                      {"full_window_every", options.full_window_every},
                                      {"seconds", seconds_since(start)}});

@@ -70,6 +70,12 @@ struct TrainOptions {
   // Share of a shape scene's yes/no questions about its own object (see questions_for). Most of
   // those are answered "Yes", so this sets the share of "Yes" answers: about 0.54 at 0.6.
   double yes_no_own_share = 0.6;
+  // Share of the training scenes with an event whose event is moved late in the window
+  // (move_event_late in scene.h). The yes/no answer is about the window's end
+  // (Scene::shape_present_at_end), and an alert must follow within one hop, but without these no
+  // training clip had its object come or go in the last 16 frames: a red circle in view for the
+  // last 12 frames of a window was "No".
+  double late_events = 0;
   // Detail questions are asked with the fast tokens zeroed this often, so the model learns to
   // read fine detail from the slow tokens (the cross-attention memory) as the architecture
   // intends, instead of from the heavily pooled fast tokens.

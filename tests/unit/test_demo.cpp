@@ -134,6 +134,41 @@ TEST(DemoScene, PresentAtEndCountsTheLastQuarter) {
   EXPECT_FALSE(scene.shape_present_at_end());
 }
 
+TEST(DemoScene, LateEventsComeOrGoInTheLastQuarter) {
+  std::mt19937_64 rng(9);
+  std::map<Event, int> moved;
+  int still_there = 0, gone = 0;
+  for (uint64_t seed = 0; seed < 400; ++seed) {
+    Scene scene = random_scene(seed, 0.0);
+    const ShapeScene before = scene.shape;
+    move_event_late(scene.shape, rng);
+    const ShapeScene& after = scene.shape;
+    switch (before.event) {
+      case Event::None:
+        EXPECT_EQ(after.first_visible, before.first_visible);
+        EXPECT_EQ(after.last_visible, before.last_visible);
+        break;
+      case Event::Appears:
+        // Frames 41 to 56 (scene.h), so it is there at the end for 8 frames or more.
+        EXPECT_GE(after.first_visible, 41);
+        EXPECT_LE(after.first_visible, 56);
+        EXPECT_TRUE(scene.shape_present_at_end()) << "seed " << seed;
+        ++moved[Event::Appears];
+        break;
+      case Event::Disappears:
+        EXPECT_GE(after.last_visible, 45);
+        EXPECT_LE(after.last_visible, 62);
+        (scene.shape_present_at_end() ? still_there : gone) += 1;
+        ++moved[Event::Disappears];
+        break;
+    }
+  }
+  EXPECT_GT(moved[Event::Appears], 50);
+  // Leaving in the last quarter is "still there" or "gone" by the one-hop rule: both occur.
+  EXPECT_GT(still_there, 20);
+  EXPECT_GT(gone, 10);
+}
+
 TEST(DemoScene, VideotestsrcPatternsComeFromGStreamer) {
   Scene scene = random_scene(5, 1.0);
   scene.width = 160;
