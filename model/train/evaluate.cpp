@@ -52,7 +52,9 @@ nlohmann::json evaluate(const EvalOptions& options) {
     const uint64_t seed = options.first_seed + i;
     Scene scene = random_scene(seed, options.pattern_share);
     if (options.late_events && !scene.is_pattern) {
-      std::mt19937_64 rng(seed);
+      // Not `seed` itself: eval_questions draws from that, and its first number would then
+      // decide both where the event moves and which object the yes/no question asks about.
+      std::mt19937_64 rng(~seed);
       move_event_late(scene.shape, rng);
     }
     const std::vector<uint8_t> frames = render_scene(scene);
