@@ -34,20 +34,40 @@ std::vector<FrameView> frame_views(const Scene& scene, const std::vector<uint8_t
   return views;
 }
 
-}  // namespace
-
-nlohmann::json evaluate(const EvalOptions& options) {
+// Evaluation runs in float32 on the CPU, as the numbers in docs/model.md were measured.
+std::shared_ptr<const Model> load_for_evaluation(const std::string& model_dir) {
   LoadOptions load;
-  load.model_dir = options.model_dir;
+  load.model_dir = model_dir;
   load.dtype = DType::Float32;
   load.device = Device::Cpu;
-  const auto model = Model::load(load);
-  Session session(model);
+  return Model::load(load);
+}
+
+GenerationParams greedy() {
   GenerationParams params;
   params.temperature = 0;
   params.max_new_tokens = 32;
+  return params;
+}
 
-  std::map<std::string, std::pair<int, int>> tally;
+struct Tally {
+  int right = 0, asked = 0;
+  void add(bool is_right) { right += is_right ? 1 : 0, asked += 1; }
+  nlohmann::json json() const {
+    return {{"right", right},
+            {"asked", asked},
+            {"accuracy", asked ? static_cast<double>(right) / asked : 0.0}};
+  }
+};
+
+}  // namespace
+
+nlohmann::json evaluate(const EvalOptions& options) {
+  const auto model = load_for_evaluation(options.model_dir);
+  Session session(model);
+  const GenerationParams params = greedy();
+
+  std::map<std::string, Tally> tally;
   for (int i = 0; i < options.count; ++i) {
     const uint64_t seed = options.first_seed + i;
     Scene scene = random_scene(seed, options.pattern_share);
@@ -64,9 +84,7 @@ nlohmann::json evaluate(const EvalOptions& options) {
           session, features, question.prompt, params, {}, {}, nullptr,
           options.zero_slow_tokens ? Ablation::ZeroSlowTokens : Ablation::None);
       const bool right = is_correct(question, answer.text);
-      auto& t = tally[kind_name(question.kind)];
-      t.first += right ? 1 : 0;
-      t.second += 1;
+      tally[kind_name(question.kind)].add(right);
       if (!right && options.verbose) {
         std::cout << "seed " << seed << " " << kind_name(question.kind) << ": asked \""
                   << question.prompt << "\" expected \"" << question.answer << "\" got \""
@@ -75,12 +93,55 @@ nlohmann::json evaluate(const EvalOptions& options) {
     }
   }
   nlohmann::json result = nlohmann::json::object();
-  for (const auto& [kind, t] : tally) {
-    result[kind] = {{"right", t.first},
-                    {"asked", t.second},
-                    {"accuracy", t.second ? static_cast<double>(t.first) / t.second : 0.0}};
-  }
+  for (const auto& [kind, t] : tally) result[kind] = t.json();
   return result;
+}
+
+nlohmann::json evaluate_alerts(const AlertOptions& options) {
+  const auto model = load_for_evaluation(options.model_dir);
+  Session session(model);
+  const GenerationParams params = greedy();
+  Tally own, other, clips;
+  for (int i = 0; i < options.count; ++i) {
+    const uint64_t seed = options.first_seed + i;
+    const Scene scene = alert_scene(seed);
+    const ShapeScene& s = scene.shape;
+    // The other object: the clip's own kind in another colour, or its colour on another kind,
+    // the negatives most easily taken for the object itself.
+    std::mt19937_64 rng(~seed);
+    int other_colour = s.colour, other_shape = static_cast<int>(s.shape);
+    if (std::uniform_int_distribution<int>(0, 1)(rng) == 0) {
+      other_colour = (other_colour + std::uniform_int_distribution<int>(1, 3)(rng)) % 4;
+    } else {
+      other_shape = (other_shape + std::uniform_int_distribution<int>(1, 2)(rng)) % 3;
+    }
+    const std::vector<std::pair<std::string, bool>> asked_about = {
+        {yes_no_prompt(kColours[s.colour].name, kShapeNames[static_cast<int>(s.shape)]), true},
+        {yes_no_prompt(kColours[other_colour].name, kShapeNames[other_shape]), false}};
+
+    const std::vector<uint8_t> frames = render_scene(scene);
+    const auto features = model->encode_frames(frame_views(scene, frames), false);
+    bool clip_right = true;
+    for (int end = kClipFrames - 1; end < scene.frames; end += kPresentTailFrames) {
+      const std::vector<FrameFeatures> window(features.begin() + end + 1 - kClipFrames,
+                                              features.begin() + end + 1);
+      for (const auto& [prompt, is_own] : asked_about) {
+        const Question question{QuestionKind::YesNo, prompt,
+                                is_own && scene.shape_present_at(end) ? "Yes." : "No."};
+        const Answer answer = session.answer(window, prompt, params);
+        const bool right = is_correct(question, answer.text);
+        (is_own ? own : other).add(right);
+        clip_right = clip_right && right;
+        if (!right && options.verbose) {
+          std::cout << "seed " << seed << " (in view " << s.first_visible << ".." << s.last_visible
+                    << ") window ending " << end << ": asked \"" << prompt << "\" expected \""
+                    << question.answer << "\" got \"" << answer.text << "\"" << std::endl;
+        }
+      }
+    }
+    clips.add(clip_right);
+  }
+  return {{"own", own.json()}, {"other", other.json()}, {"clips", clips.json()}};
 }
 
 void write_eval_set(const std::string& dir, int count, uint64_t first_seed, double pattern_share) {
@@ -118,11 +179,7 @@ void write_eval_set(const std::string& dir, int count, uint64_t first_seed, doub
 namespace slowfast::demo {
 
 nlohmann::json probe_features(const std::string& model_dir, int count, uint64_t first_seed) {
-  LoadOptions load;
-  load.model_dir = model_dir;
-  load.dtype = DType::Float32;
-  load.device = Device::Cpu;
-  const auto model = Model::load(load);
+  const auto model = load_for_evaluation(model_dir);
   std::vector<torch::Tensor> rows, pixel_rows;
   std::map<std::string, std::vector<int64_t>> labels;
   for (int i = 0; rows.size() < static_cast<size_t>(count); ++i) {

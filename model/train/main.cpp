@@ -7,9 +7,11 @@
 //                       [--dot-curriculum-steps N]
 //                       [--detail-fast-dropout P] [--pattern-share P] [--patterns-pool N]
 //                       [--pattern-sizes-in-turn] [--yes-no-near-miss P]
-//                       [--yes-no-own-share P] [--late-events P] [--question-threads N]
+//                       [--yes-no-own-share P] [--late-events P] [--stream-windows P]
+//                       [--question-threads N]
 //   slowfast-demo eval --model DIR [--count N] [--first-seed S] [--zero-slow-tokens] [--verbose]
 //                      [--late-events]
+//   slowfast-demo alerts --model DIR [--count N] [--first-seed S] [--verbose]
 //   slowfast-demo probe --model DIR [--count N] [--first-seed S]   (linear probe of the features)
 //   slowfast-demo make-eval --out DIR [--count N] [--first-seed S]
 //   slowfast-demo render --out FILE.npy|FILE.rgb [--seed S] [--frames N] [--width W]
@@ -140,7 +142,8 @@ int render(const Args& args) {
 
 int run(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: slowfast-demo train|eval|probe|make-eval|render [options] (see the source "
+    std::cerr << "usage: slowfast-demo train|eval|alerts|probe|make-eval|render [options] (see the "
+                 "source "
                  "header or docs/model.md)\n";
     return 2;
   }
@@ -172,6 +175,7 @@ int run(int argc, char** argv) {
     options.yes_no_near_miss = args.number("yes-no-near-miss", options.yes_no_near_miss);
     options.yes_no_own_share = args.number("yes-no-own-share", options.yes_no_own_share);
     options.late_events = args.number("late-events", options.late_events);
+    options.stream_windows = args.number("stream-windows", options.stream_windows);
     options.threads = static_cast<int>(args.number("threads", options.threads));
     options.question_threads =
         static_cast<int>(args.number("question-threads", options.question_threads));
@@ -191,6 +195,17 @@ int run(int argc, char** argv) {
     options.late_events = args.has("late-events");
     if (args.has("threads")) torch::set_num_threads(static_cast<int>(args.number("threads", 2)));
     std::cout << evaluate(options).dump() << std::endl;
+    return 0;
+  }
+  if (command == "alerts") {
+    const Args args = parse(argc, argv, 2, {"verbose"});
+    AlertOptions options;
+    options.model_dir = args.get("model");
+    options.count = static_cast<int>(args.number("count", options.count));
+    options.first_seed = static_cast<uint64_t>(args.number("first-seed", options.first_seed));
+    options.verbose = args.has("verbose");
+    if (args.has("threads")) torch::set_num_threads(static_cast<int>(args.number("threads", 2)));
+    std::cout << evaluate_alerts(options).dump() << std::endl;
     return 0;
   }
   if (command == "make-eval") {

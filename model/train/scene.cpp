@@ -52,10 +52,28 @@ bool Scene::shape_visible(int index) const {
   return !is_pattern && index >= shape.first_visible && index <= shape.last_visible;
 }
 
-bool Scene::shape_present_at_end() const {
+int Scene::shape_visible_frames() const {
   int visible = 0;
-  for (int i = frames - kPresentTailFrames; i < frames; ++i) visible += shape_visible(i) ? 1 : 0;
+  for (int i = 0; i < frames; ++i) visible += shape_visible(i) ? 1 : 0;
+  return visible;
+}
+
+bool describable(const Scene& scene) {
+  if (scene.is_pattern) return true;
+  const int visible = scene.shape_visible_frames();
+  return visible == 0 || visible >= kMinDescribedFrames;
+}
+
+bool Scene::shape_present_at(int last_frame) const {
+  int visible = 0;
+  for (int i = last_frame - kPresentTailFrames + 1; i <= last_frame; ++i) {
+    visible += shape_visible(i) ? 1 : 0;
+  }
   return visible >= kPresentMinFrames;
+}
+
+bool Scene::shape_present_at_end() const {
+  return shape_present_at(frames - 1);
 }
 
 void move_event_late(ShapeScene& shape, std::mt19937_64& rng) {
@@ -63,6 +81,25 @@ void move_event_late(ShapeScene& shape, std::mt19937_64& rng) {
     shape.first_visible = std::uniform_int_distribution<int>(41, 56)(rng);
   } else if (shape.event == Event::Disappears) {
     shape.last_visible = std::uniform_int_distribution<int>(45, 62)(rng);
+  }
+}
+
+void make_stream_window(ShapeScene& shape, std::mt19937_64& rng) {
+  const int first = std::uniform_int_distribution<int>(-60, kClipFrames + 6)(rng);
+  const int last = first + std::uniform_int_distribution<int>(20, 56)(rng) - 1;
+  shape.first_visible = first;
+  shape.last_visible = last;
+  const bool comes = first > 0, goes = last < kClipFrames - 1;
+  if (last < 0 || first >= kClipFrames) {
+    shape.event = Event::Absent;
+  } else if (comes && goes) {
+    shape.event = Event::Passes;
+  } else if (comes) {
+    shape.event = Event::Appears;
+  } else if (goes) {
+    shape.event = Event::Disappears;
+  } else {
+    shape.event = Event::None;
   }
 }
 
@@ -194,6 +231,18 @@ Scene random_scene(uint64_t seed, double pattern_share) {
     scene.height = size[1];
     scene.shape = random_shapes(rng);
   }
+  return scene;
+}
+
+Scene alert_scene(uint64_t seed) {
+  Scene scene = random_scene(seed, 0.0);
+  scene.frames = kAlertClipFrames;
+  // Its own stream, not random_scene's: the scene's fields stay those of `seed`.
+  std::mt19937_64 rng(seed ^ 0xA1E27A1E27A1E27Aull);
+  ShapeScene& s = scene.shape;
+  s.event = Event::None;  // descriptions are not asked about alert clips
+  s.first_visible = uniform_int(rng, 40, 100);
+  s.last_visible = s.first_visible + uniform_int(rng, 20, 56) - 1;
   return scene;
 }
 

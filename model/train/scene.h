@@ -15,7 +15,9 @@ namespace slowfast::demo {
 
 enum class ShapeKind { Circle, Square, Triangle };
 enum class Direction { Left, Right, Up, Down };
-enum class Event { None, Appears, Disappears };
+// Passes (comes and goes within the window) and Absent (out of view all along) occur only in
+// windows cut from a stream (make_stream_window); random_scene draws the first three.
+enum class Event { None, Appears, Disappears, Passes, Absent };
 // videotestsrc patterns the model knows (by their GStreamer nick).
 enum class Pattern { Smpte, Ball, Snow, Circular, Pinwheel, ZonePlate };
 
@@ -77,9 +79,12 @@ struct Scene {
   int width = 128, height = 128;
   int frames = kClipFrames;
 
-  // Whether the main shape is visible in frame `index`.
+  // Whether the main shape is visible in frame `index`, and in how many frames of the clip.
   bool shape_visible(int index) const;
-  // The yes/no ground truth for "is there a <colour> <shape>" (see kPresentTailFrames).
+  int shape_visible_frames() const;
+  // The yes/no ground truth for "is there a <colour> <shape>" (see kPresentTailFrames) about
+  // the window that ends with frame `last_frame`, and about the whole clip.
+  bool shape_present_at(int last_frame) const;
   bool shape_present_at_end() const;
 };
 
@@ -93,6 +98,27 @@ Scene random_scene(uint64_t seed, double pattern_share);
 // of the last kPresentTailFrames) when it leaves at frame 51 or later. This is where an alert
 // must raise or clear within one hop. Scenes without an event are left as they are.
 void move_event_late(ShapeScene& shape, std::mt19937_64& rng);
+
+// Scripted alert clips: a stream answered as the element answers it at its defaults, a window of
+// kClipFrames frames every kPresentTailFrames (one hop), seven windows in all.
+constexpr int kAlertClipFrames = kClipFrames + 6 * kPresentTailFrames;
+constexpr uint64_t kAlertSeedBase = 3'000'000'000;
+// The shape scene of `seed`, kAlertClipFrames long, its object in view once: from a frame in 40
+// to 100 for 20 to 56 frames, so some window ends while it is there, its arrival and departure
+// fall at every phase of the hop, and windows see it for none, a few or all of their last
+// kPresentTailFrames frames.
+Scene alert_scene(uint64_t seed);
+
+// A description says how the shape moves, which a few frames do not show: it is asked about a
+// clip only when the shape is in view for none or at least this many of its frames.
+constexpr int kMinDescribedFrames = 8;
+bool describable(const Scene& scene);
+
+// Makes a shape scene a window cut from a stream in which its shape is in view once, for 20 to
+// 56 frames as in alert_scene: the stay may begin or end anywhere in the window or around it, so
+// the shape comes, goes, comes and goes, or is out of view all along. The event follows from
+// where the stay falls; the shape, its path and the dot are the scene's own.
+void make_stream_window(ShapeScene& shape, std::mt19937_64& rng);
 
 // RGB frames, [frames][height][width][3] row-major. Pattern scenes are rendered by GStreamer's
 // videotestsrc (render_pattern in testsrc.h); this draws shape scenes only.

@@ -9,6 +9,8 @@ const char* const kDescribePrompt = "Please describe this video in detail.";
 
 namespace {
 
+const char* const kAbsentDescription = "Only a small dot is shown.";
+
 const std::vector<std::string> kDescribePrompts = {
     kDescribePrompt, "Describe the video.", "What happens in this video?", "What is shown?"};
 const std::vector<std::string> kDetailPrompts = {"What colour is the small dot?",
@@ -39,6 +41,10 @@ std::string shape_description(const ShapeScene& s) {
     case Event::None: return "A " + object + " " + motion + ".";
     case Event::Appears: return "A " + object + " appears and " + motion + ".";
     case Event::Disappears: return "A " + object + " " + motion + " and disappears.";
+    case Event::Passes:
+      return "A " + object + " appears, " + motion + " and disappears.";
+    case Event::Absent:
+      return kAbsentDescription;
   }
   return "";
 }
@@ -71,8 +77,11 @@ std::string yes_no_prompt(const std::string& colour, const std::string& shape) {
 std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bool vary_prompts,
                                     double near_miss_share, double own_share) {
   std::vector<Question> questions;
-  questions.push_back(
-      {QuestionKind::Describe, pick(kDescribePrompts, rng, vary_prompts), describe(scene)});
+  // Drawn either way, so that skipping it leaves the other questions' draws as they were.
+  const std::string& describe_prompt = pick(kDescribePrompts, rng, vary_prompts);
+  if (describable(scene)) {
+    questions.push_back({QuestionKind::Describe, describe_prompt, describe(scene)});
+  }
 
   // Yes/no: about the scene's own object (own_share), else about another one.
   std::uniform_real_distribution<double> unit(0, 1);
@@ -136,7 +145,7 @@ bool is_correct(const Question& question, const std::string& answer) {
   return normalize_answer(answer) == normalize_answer(question.answer);
 }
 
-std::vector<std::string> template_corpus() {
+std::vector<std::string> template_corpus(bool stream_events) {
   std::vector<std::string> corpus = kDescribePrompts;
   corpus.insert(corpus.end(), kDetailPrompts.begin(), kDetailPrompts.end());
   for (Pattern pattern : kPatterns) corpus.push_back(pattern_description(pattern));
@@ -154,7 +163,7 @@ std::vector<std::string> template_corpus() {
   for (int colour = 0; colour < static_cast<int>(kColours.size()); ++colour) {
     for (int shape = 0; shape < 3; ++shape) {
       for (int direction = 0; direction < 4; ++direction) {
-        for (int event = 0; event < 3; ++event) {
+        for (int event = 0; event < (stream_events ? 4 : 3); ++event) {
           ShapeScene s;
           s.colour = colour;
           s.shape = static_cast<ShapeKind>(shape);
@@ -165,6 +174,7 @@ std::vector<std::string> template_corpus() {
       }
     }
   }
+  if (stream_events) corpus.push_back(kAbsentDescription);
   return corpus;
 }
 

@@ -25,7 +25,8 @@ extern const char* const kDescribePrompt;
 // "A red circle moves left." / "A white ball moves on a black background." ...
 std::string describe(const Scene& scene);
 
-// One question of each kind the scene supports (pattern scenes have no dot, so no Detail).
+// One question of each kind the scene supports (pattern scenes have no dot, so no Detail; no
+// description of a shape in view for too few frames to show its motion, see describable).
 // `vary_prompts` picks among paraphrases (training); otherwise the canonical wording is used.
 // Of the yes/no questions about another object than a shape scene's own, `near_miss_share` ask
 // about one that differs in one attribute only, its colour or its kind (training; with 0 the
@@ -42,7 +43,9 @@ std::string yes_no_prompt(const std::string& colour, const std::string& shape);
 std::string normalize_answer(const std::string& text);
 bool is_correct(const Question& question, const std::string& answer);
 
-// Every prompt and answer the templates can produce: the tokenizer's training text.
-std::vector<std::string> template_corpus();
+// Every prompt and answer the templates can produce: the tokenizer's training text. The
+// descriptions of Event::Passes and Event::Absent only with `stream_events` (a run with stream
+// windows), so that runs without them keep the tokenizer they had.
+std::vector<std::string> template_corpus(bool stream_events = false);
 
 }  // namespace slowfast::demo

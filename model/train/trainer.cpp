@@ -288,10 +288,16 @@ struct SceneTargets {
       return;
     }
     const ShapeScene& s = scene.shape;
-    direction.push_back(temporal ? static_cast<int64_t>(s.direction) : kIgnore);
-    event.push_back(temporal ? static_cast<int64_t>(s.event) : kIgnore);
-    colour.push_back(s.colour);
-    shape.push_back(static_cast<int64_t>(s.shape));
+    // A stream window's shape may be out of view or in view too briefly to show its motion; the
+    // head keeps the three events random_scene draws (its size is that of the committed runs).
+    const int visible = scene.shape_visible_frames();
+    const bool moves = temporal && visible >= kMinDescribedFrames;
+    direction.push_back(moves ? static_cast<int64_t>(s.direction) : kIgnore);
+    event.push_back(moves && static_cast<int64_t>(s.event) < kEventClasses
+                        ? static_cast<int64_t>(s.event)
+                        : kIgnore);
+    colour.push_back(visible > 0 ? s.colour : kIgnore);
+    shape.push_back(visible > 0 ? static_cast<int64_t>(s.shape) : kIgnore);
     dot.push_back(s.dot_colour);
     pattern.push_back(kPatternClasses - 1);
   }
@@ -467,14 +473,19 @@ class Trainer {
 
  private:
   // A fresh shape scene, its dot sized by the curriculum, its event moved late in the window
-  // options_.late_events of the time (see TrainOptions::late_events).
+  // options_.late_events of the time, or the scene made a stream window options_.stream_windows
+  // of the time (see TrainOptions). Neither draws a random number when it is 0.
   Scene training_scene() {
     Scene scene = random_scene(next_seed_++, 0.0);
     scene.shape.dot_size =
         curriculum_dot_size(scene.shape.dot_size, step, options_.dot_curriculum_steps);
+    std::uniform_real_distribution<double> unit(0, 1);
     if (options_.late_events > 0 && scene.shape.event != Event::None &&
-        std::uniform_real_distribution<double>(0, 1)(rng_) < options_.late_events) {
+        unit(rng_) < options_.late_events) {
       move_event_late(scene.shape, rng_);
+    }
+    if (options_.stream_windows > 0 && unit(rng_) < options_.stream_windows) {
+      make_stream_window(scene.shape, rng_);
     }
     return scene;
   }
@@ -672,9 +683,9 @@ class Trainer {
 };
 
 // Every prompt the model sees, whole, so the tokenizer also learns the system prompt's words.
-std::vector<std::string> tokenizer_texts() {
+std::vector<std::string> tokenizer_texts(bool stream_events) {
   std::vector<std::string> texts;
-  for (const std::string& text : template_corpus()) {
+  for (const std::string& text : template_corpus(stream_events)) {
     std::string prompt = qwen_1_5_prompt(text);
     const auto image = prompt.find(kImageToken);
     if (image != std::string::npos) prompt.erase(image, kImageToken.size());
@@ -704,12 +715,15 @@ Prepared prepare(const TrainOptions& options) {
   if (options.late_events < 0 || options.late_events > 1) {
     throw Error("train: --late-events must be between 0 and 1");
   }
+  if (options.stream_windows < 0 || options.stream_windows > 1) {
+    throw Error("train: --stream-windows must be between 0 and 1");
+  }
   torch::set_num_threads(options.threads);
   if (options.question_threads > 1) single_threaded_blas();
   const fs::path out(options.out_dir);
   fs::create_directories(out);
   Prepared prepared;
-  prepared.tokenizer_json = train_tokenizer(tokenizer_texts(), 2000);
+  prepared.tokenizer_json = train_tokenizer(tokenizer_texts(options.stream_windows > 0), 2000);
   write_json(out / "tokenizer.json", prepared.tokenizer_json);
   write_json(out / "tokenizer_config.json", tokenizer_config(prepared.tokenizer_json));
   prepared.tokenizer = Tokenizer::load(out.string());
@@ -885,6 +899,7 @@ TrainResult train(const TrainOptions& options) {
                                      {"yes_no_near_miss", options.yes_no_near_miss},
                                      {"yes_no_own_share", options.yes_no_own_share},
                                      {"late_events", options.late_events},
+                                     {"stream_windows", options.stream_windows},
                                      {"train_frames", options.train_frames},
                                      {"full_window_every", options.full_window_every},
                                      {"seconds", seconds_since(start)}});

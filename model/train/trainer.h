@@ -76,6 +76,12 @@ struct TrainOptions {
   // training clip had its object come or go in the last 16 frames: a red circle in view for the
   // last 12 frames of a window was "No".
   double late_events = 0;
+  // Share of the training shape scenes made windows cut from a stream (make_stream_window in
+  // scene.h): the shape comes, goes, passes through or is out of view all along, at any frame.
+  // random_scene's shape is in view for 24 frames or more of every clip, so no clip taught "No"
+  // about a window without it, nor a stay that begins and ends in the window, both of which a
+  // stream's windows show; the alert set (slowfast-demo alerts) measures these windows.
+  double stream_windows = 0;
   // Detail questions are asked with the fast tokens zeroed this often, so the model learns to
   // read fine detail from the slow tokens (the cross-attention memory) as the architecture
   // intends, instead of from the heavily pooled fast tokens.

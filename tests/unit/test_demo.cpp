@@ -161,12 +161,87 @@ TEST(DemoScene, LateEventsComeOrGoInTheLastQuarter) {
         (scene.shape_present_at_end() ? still_there : gone) += 1;
         ++moved[Event::Disappears];
         break;
+      case Event::Passes:
+      case Event::Absent:
+        ADD_FAILURE() << "random_scene drew a stream window's event";
+        break;
     }
   }
   EXPECT_GT(moved[Event::Appears], 50);
   // Leaving in the last quarter is "still there" or "gone" by the one-hop rule: both occur.
   EXPECT_GT(still_there, 20);
   EXPECT_GT(gone, 10);
+}
+
+TEST(DemoScene, StreamWindowsComeGoPassOrMissTheWindow) {
+  std::mt19937_64 rng(4);
+  std::map<Event, int> events;
+  for (uint64_t seed = 0; seed < 600; ++seed) {
+    Scene scene = random_scene(seed, 0.0);
+    const ShapeScene before = scene.shape;
+    make_stream_window(scene.shape, rng);
+    const ShapeScene& s = scene.shape;
+    EXPECT_EQ(s.colour, before.colour);
+    EXPECT_EQ(s.start_x, before.start_x);
+    const int stay = s.last_visible - s.first_visible + 1;
+    EXPECT_GE(stay, 20);
+    EXPECT_LE(stay, 56);
+    const int visible = scene.shape_visible_frames();
+    const bool at_start = scene.shape_visible(0), at_end = scene.shape_visible(kClipFrames - 1);
+    switch (s.event) {
+      case Event::Absent:
+        EXPECT_EQ(visible, 0) << "seed " << seed;
+        break;
+      case Event::Passes:
+        EXPECT_TRUE(visible > 0 && !at_start && !at_end) << "seed " << seed;
+        break;
+      case Event::Appears:
+        EXPECT_TRUE(!at_start && at_end) << "seed " << seed;
+        break;
+      case Event::Disappears:
+        EXPECT_TRUE(at_start && !at_end) << "seed " << seed;
+        break;
+      case Event::None:
+        EXPECT_EQ(visible, kClipFrames) << "seed " << seed;
+        break;
+    }
+    if (s.event == Event::Absent) {
+      EXPECT_FALSE(scene.shape_present_at_end());
+    }
+    ++events[s.event];
+  }
+  // A stay of at most 56 frames never covers a whole window; every other case is common.
+  EXPECT_EQ(events[Event::None], 0);
+  for (Event e : {Event::Absent, Event::Passes, Event::Appears, Event::Disappears}) {
+    EXPECT_GT(events[e], 60) << static_cast<int>(e);
+  }
+}
+
+TEST(DemoScene, AlertClipsShowTheObjectOnceAtEveryPhaseOfTheHop) {
+  std::set<int> arrival_phases, departure_phases;
+  int yes = 0, no = 0, windows = 0;
+  for (uint64_t seed = kAlertSeedBase; seed < kAlertSeedBase + 200; ++seed) {
+    const Scene scene = alert_scene(seed);
+    ASSERT_EQ(scene.frames, kAlertClipFrames);
+    EXPECT_FALSE(scene.is_pattern);
+    EXPECT_EQ(scene.shape.colour, random_scene(seed, 0.0).shape.colour);
+    EXPECT_GE(scene.shape.first_visible, 40);
+    EXPECT_LT(scene.shape.last_visible, kAlertClipFrames);
+    arrival_phases.insert(scene.shape.first_visible % kPresentTailFrames);
+    departure_phases.insert(scene.shape.last_visible % kPresentTailFrames);
+    bool any_yes = false;
+    for (int end = kClipFrames - 1; end < scene.frames; end += kPresentTailFrames, ++windows) {
+      const bool present = scene.shape_present_at(end);
+      (present ? yes : no) += 1;
+      any_yes = any_yes || present;
+    }
+    EXPECT_TRUE(any_yes) << "seed " << seed << ": a stay of 20 frames fills some window's end";
+  }
+  EXPECT_EQ(windows, 200 * 7);
+  EXPECT_EQ(arrival_phases.size(), static_cast<size_t>(kPresentTailFrames));
+  EXPECT_EQ(departure_phases.size(), static_cast<size_t>(kPresentTailFrames));
+  EXPECT_GT(yes, 300);
+  EXPECT_GT(no, 300);
 }
 
 TEST(DemoScene, VideotestsrcPatternsComeFromGStreamer) {
@@ -208,6 +283,43 @@ TEST(DemoTasks, EveryAnswerAndPromptIsInTheTemplates) {
     }
   }
   EXPECT_EQ(kinds.size(), 3u);
+}
+
+TEST(DemoTasks, StreamWindowsAreDescribedWhenTheyShowMotion) {
+  const auto plain = template_corpus();
+  const auto stream = template_corpus(true);
+  const std::set<std::string> known(stream.begin(), stream.end());
+  std::mt19937_64 rng(6);
+  std::map<Event, int> described;
+  int brief = 0;
+  for (uint64_t seed = 0; seed < 600; ++seed) {
+    Scene scene = random_scene(seed, 0.0);
+    make_stream_window(scene.shape, rng);
+    const int visible = scene.shape_visible_frames();
+    bool has_description = false;
+    for (const Question& q : questions_for(scene, rng, true)) {
+      EXPECT_TRUE(known.count(q.answer)) << q.answer;
+      if (q.kind == QuestionKind::Describe) has_description = true, ++described[scene.shape.event];
+    }
+    // A stay of 1 to 7 frames shows no motion to describe; otherwise it is described.
+    EXPECT_EQ(has_description, visible == 0 || visible >= kMinDescribedFrames) << "seed " << seed;
+    brief += visible > 0 && visible < kMinDescribedFrames ? 1 : 0;
+  }
+  EXPECT_GT(brief, 10);
+  EXPECT_GT(described[Event::Absent], 30);
+  EXPECT_GT(described[Event::Passes], 30);
+  // Runs without stream windows keep their tokenizer's corpus: the new sentences only with them.
+  Scene absent = fixed_scene();
+  absent.shape.event = Event::Absent;
+  Scene passes = fixed_scene();
+  passes.shape.event = Event::Passes;
+  EXPECT_EQ(describe(absent), "Only a small dot is shown.");
+  EXPECT_EQ(describe(passes), "A green square appears, moves right and disappears.");
+  for (const Scene& scene : {absent, passes}) {
+    EXPECT_EQ(std::count(plain.begin(), plain.end(), describe(scene)), 0) << describe(scene);
+    EXPECT_EQ(std::count(stream.begin(), stream.end(), describe(scene)), 1) << describe(scene);
+  }
+  EXPECT_EQ(stream.size(), plain.size() + 48 + 1);
 }
 
 namespace {
