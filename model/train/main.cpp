@@ -8,7 +8,7 @@
 //                       [--detail-fast-dropout P] [--pattern-share P] [--patterns-pool N]
 //                       [--pattern-sizes-in-turn] [--yes-no-near-miss P]
 //                       [--yes-no-own-share P] [--late-events P] [--stream-windows P]
-//                       [--question-threads N]
+//                       [--yes-no-per-clip N] [--question-threads N]
 //   slowfast-demo eval --model DIR [--count N] [--first-seed S] [--zero-slow-tokens] [--verbose]
 //                      [--late-events]
 //   slowfast-demo alerts --model DIR [--count N] [--first-seed S] [--verbose]
@@ -176,6 +176,8 @@ int run(int argc, char** argv) {
     options.yes_no_own_share = args.number("yes-no-own-share", options.yes_no_own_share);
     options.late_events = args.number("late-events", options.late_events);
     options.stream_windows = args.number("stream-windows", options.stream_windows);
+    options.yes_no_per_clip =
+        static_cast<int>(args.number("yes-no-per-clip", options.yes_no_per_clip));
     options.threads = static_cast<int>(args.number("threads", options.threads));
     options.question_threads =
         static_cast<int>(args.number("question-threads", options.question_threads));

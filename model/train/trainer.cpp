@@ -83,6 +83,19 @@ nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_
   };
 }
 
+std::vector<Question> training_questions(const Scene& scene, std::mt19937_64& rng,
+                                         const TrainOptions& options) {
+  std::vector<Question> questions = questions_for(
+      scene, rng, /*vary_prompts=*/true, options.yes_no_near_miss, options.yes_no_own_share);
+  for (int extra = 1; extra < options.yes_no_per_clip; ++extra) {
+    for (Question& question :
+         questions_for(scene, rng, true, options.yes_no_near_miss, options.yes_no_own_share)) {
+      if (question.kind == QuestionKind::YesNo) questions.push_back(std::move(question));
+    }
+  }
+  return questions;
+}
+
 double curriculum_dot_size(double drawn, int64_t step, int64_t curriculum_steps) {
   if (curriculum_steps <= 0 || step >= curriculum_steps) return drawn;
   const double done = static_cast<double>(std::max<int64_t>(0, step)) / curriculum_steps;
@@ -417,9 +430,7 @@ class Trainer {
     SceneTargets scene_targets;
     const int64_t frames = clips.empty() ? 0 : clip_frames / static_cast<int64_t>(clips.size());
     for (size_t c = 0; c < clips.size() && !vision_only; ++c) {
-      for (Question& question :
-           questions_for(clips[c].scene, rng_, /*vary_prompts=*/true, options_.yes_no_near_miss,
-                         options_.yes_no_own_share)) {
+      for (Question& question : training_questions(clips[c].scene, rng_, options_)) {
         const bool fast_zeroed =
             question.kind == QuestionKind::Detail && unit(rng_) < options_.detail_fast_dropout;
         scene_targets.add(clips[c].scene, !fast_zeroed);
@@ -715,6 +726,7 @@ Prepared prepare(const TrainOptions& options) {
   if (options.late_events < 0 || options.late_events > 1) {
     throw Error("train: --late-events must be between 0 and 1");
   }
+  if (options.yes_no_per_clip < 1) throw Error("train: --yes-no-per-clip must be at least 1");
   if (options.stream_windows < 0 || options.stream_windows > 1) {
     throw Error("train: --stream-windows must be between 0 and 1");
   }
@@ -900,6 +912,7 @@ TrainResult train(const TrainOptions& options) {
                                      {"yes_no_own_share", options.yes_no_own_share},
                                      {"late_events", options.late_events},
                                      {"stream_windows", options.stream_windows},
+                                     {"yes_no_per_clip", options.yes_no_per_clip},
                                      {"train_frames", options.train_frames},
                                      {"full_window_every", options.full_window_every},
                                      {"seconds", seconds_since(start)}});

@@ -322,6 +322,33 @@ TEST(DemoTasks, StreamWindowsAreDescribedWhenTheyShowMotion) {
   EXPECT_EQ(stream.size(), plain.size() + 48 + 1);
 }
 
+TEST(DemoTasks, ExtraYesNoQuestionsAreDrawnLikeTheFirst) {
+  TrainOptions one, two;
+  two.yes_no_per_clip = 2;
+  std::mt19937_64 rng_one(8), rng_two(8);
+  int yes = 0, asked = 0;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    const Scene scene = random_scene(seed, 0.3);
+    const std::vector<Question> single = training_questions(scene, rng_one, one);
+    const std::vector<Question> doubled = training_questions(scene, rng_two, two);
+    // The first draws are questions_for's own; the extra question comes after them.
+    ASSERT_EQ(doubled.size(), single.size() + 1);
+    EXPECT_EQ(doubled.back().kind, QuestionKind::YesNo);
+    for (size_t i = 0; i < single.size() && seed == 0; ++i) {
+      EXPECT_EQ(doubled[i].prompt, single[i].prompt);
+    }
+    for (const Question& q : doubled) {
+      if (q.kind != QuestionKind::YesNo) continue;
+      yes += q.answer == "Yes." ? 1 : 0;
+      ++asked;
+    }
+  }
+  EXPECT_EQ(asked, 600);
+  // Both answers are common among them (about half "Yes" at the default own share).
+  EXPECT_GT(yes, 180);
+  EXPECT_LT(yes, 420);
+}
+
 namespace {
 
 // How many of colour and kind the yes/no question about another object changes, by count.
