@@ -43,6 +43,23 @@ full=$("$SLOWFAST_DEMO" eval --model "$SLOWFAST_DEMO_MODEL" --count "$count" --v
 grep -v '^{' "$work/full.log" || true
 check "$full" "engine, $count held-out clips" 0.85 0.90 0.95
 
+# The alert set (docs/model.md): every window of 20 scripted streams, asked about the object and
+# about a near miss. Regression floors a few points under the committed model's figures here
+# (own 75.0%, near miss 82.1%): the yes/no answer is not yet reliable on streams.
+alerts=$("$SLOWFAST_DEMO" alerts --model "$SLOWFAST_DEMO_MODEL" --count 20 | tail -1)
+python3 - "$alerts" 0.70 0.77 <<'PY'
+import json, sys
+result = json.loads(sys.argv[1])
+failed = False
+for kind, minimum in (("own", float(sys.argv[2])), ("other", float(sys.argv[3]))):
+    r = result[kind]
+    print(f"alert set, 20 streams: {kind} {r['right']}/{r['asked']} = {100 * r['accuracy']:.1f}% (min {100 * minimum:.0f}%)")
+    if r["asked"] != 140 or r["accuracy"] < minimum:
+        print(f"FAIL: alert set: {kind} below the minimum or not 7 windows a stream"); failed = True
+print(f"alert set: {result['clips']['right']} of 20 streams with every answer right")
+sys.exit(1 if failed else 0)
+PY
+
 ablated=$("$SLOWFAST_DEMO" eval --model "$SLOWFAST_DEMO_MODEL" --count "$count" --zero-slow-tokens | tail -1)
 check "$ablated" "slow tokens zeroed" 0 0 0
 python3 - "$full" "$ablated" <<'PY'
