@@ -133,9 +133,11 @@ nlohmann::json evaluate_alerts(const AlertOptions& options) {
         (is_own ? own : other).add(right);
         clip_right = clip_right && right;
         if (!right && options.verbose) {
-          std::cout << "seed " << seed << " (in view " << s.first_visible << ".." << s.last_visible
-                    << ") window ending " << end << ": asked \"" << prompt << "\" expected \""
-                    << question.answer << "\" got \"" << answer.text << "\"" << std::endl;
+          std::cout << "seed " << seed << " (a " << kColours[s.colour].name << " "
+                    << kShapeNames[static_cast<int>(s.shape)] << " in view " << s.first_visible
+                    << ".." << s.last_visible << ") window ending " << end << ": asked \"" << prompt
+                    << "\" expected \"" << question.answer << "\" got \"" << answer.text << "\""
+                    << std::endl;
         }
       }
     }
