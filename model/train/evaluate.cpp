@@ -106,15 +106,8 @@ nlohmann::json evaluate_alerts(const AlertOptions& options) {
     const uint64_t seed = options.first_seed + i;
     const Scene scene = alert_scene(seed);
     const ShapeScene& s = scene.shape;
-    // The other object: the clip's own kind in another colour, or its colour on another kind,
-    // the negatives most easily taken for the object itself.
     std::mt19937_64 rng(~seed);
-    int other_colour = s.colour, other_shape = static_cast<int>(s.shape);
-    if (std::uniform_int_distribution<int>(0, 1)(rng) == 0) {
-      other_colour = (other_colour + std::uniform_int_distribution<int>(1, 3)(rng)) % 4;
-    } else {
-      other_shape = (other_shape + std::uniform_int_distribution<int>(1, 2)(rng)) % 3;
-    }
+    const auto [other_colour, other_shape] = near_miss(s, rng);
     const std::vector<std::pair<std::string, bool>> asked_about = {
         {yes_no_prompt(kColours[s.colour].name, kShapeNames[static_cast<int>(s.shape)]), true},
         {yes_no_prompt(kColours[other_colour].name, kShapeNames[other_shape]), false}};

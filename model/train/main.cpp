@@ -142,9 +142,8 @@ int render(const Args& args) {
 
 int run(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: slowfast-demo train|eval|alerts|probe|make-eval|render [options] (see the "
-                 "source "
-                 "header or docs/model.md)\n";
+    std::cerr << "usage: slowfast-demo train|eval|alerts|probe|make-eval|render [options]\n"
+                 "(see the source header or docs/model.md)\n";
     return 2;
   }
   const std::string command = argv[1];

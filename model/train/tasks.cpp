@@ -74,6 +74,18 @@ std::string yes_no_prompt(const std::string& colour, const std::string& shape) {
   return "Is there a " + colour + " " + shape + "? Answer yes or no.";
 }
 
+std::pair<int, int> near_miss(const ShapeScene& shape, std::mt19937_64& rng) {
+  int colour = shape.colour, kind = static_cast<int>(shape.shape);
+  if (std::uniform_real_distribution<double>(0, 1)(rng) < 0.5) {
+    const int shift = std::uniform_int_distribution<int>(1, kColours.size() - 1)(rng);
+    colour = (colour + shift) % static_cast<int>(kColours.size());
+  } else {
+    const int shift = std::uniform_int_distribution<int>(1, kShapeNames.size() - 1)(rng);
+    kind = (kind + shift) % static_cast<int>(kShapeNames.size());
+  }
+  return {colour, kind};
+}
+
 std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bool vary_prompts,
                                     double near_miss_share, double own_share) {
   std::vector<Question> questions;
@@ -102,15 +114,7 @@ std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bo
     shape = kShapeNames[static_cast<int>(scene.shape.shape)];
     yes = scene.shape_present_at_end();
   } else if (draw < 0.9 && near_miss_share > 0 && unit(rng) < near_miss_share) {
-    // The same kind in another colour, or the same colour on another kind.
-    int other_colour = scene.shape.colour, other_shape = static_cast<int>(scene.shape.shape);
-    if (unit(rng) < 0.5) {
-      const int shift = std::uniform_int_distribution<int>(1, kColours.size() - 1)(rng);
-      other_colour = (other_colour + shift) % static_cast<int>(kColours.size());
-    } else {
-      const int shift = std::uniform_int_distribution<int>(1, kShapeNames.size() - 1)(rng);
-      other_shape = (other_shape + shift) % static_cast<int>(kShapeNames.size());
-    }
+    const auto [other_colour, other_shape] = near_miss(scene.shape, rng);
     colour = kColours[other_colour].name, shape = kShapeNames[other_shape];
   } else if (draw < 0.9) {
     do {

@@ -4,6 +4,7 @@
 
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "train/scene.h"
@@ -35,6 +36,10 @@ std::string describe(const Scene& scene);
 // and up to 0.9 about another one; the rest about the white ball.
 std::vector<Question> questions_for(const Scene& scene, std::mt19937_64& rng, bool vary_prompts,
                                     double near_miss_share = 0, double own_share = 0.6);
+
+// An object that differs from `shape`'s in one attribute only, its colour or its kind, as
+// {colour index, ShapeKind index}: the negative most easily taken for the object itself.
+std::pair<int, int> near_miss(const ShapeScene& shape, std::mt19937_64& rng);
 
 // The yes/no prompt about an object, e.g. yes_no_prompt("red", "circle").
 std::string yes_no_prompt(const std::string& colour, const std::string& shape);

@@ -81,7 +81,7 @@ struct TrainOptions {
   double late_events = 0;
   // Share of the training shape scenes made windows cut from a stream (make_stream_window in
   // scene.h): the shape comes, goes, passes through or is out of view all along, at any frame.
-  // random_scene's shape is in view for 24 frames or more of every clip, so no clip taught "No"
+  // random_scene's shape is in view for 21 frames or more of every clip, so no clip taught "No"
   // about a window without it, nor a stay that begins and ends in the window, both of which a
   // stream's windows show; the alert set (slowfast-demo alerts) measures these windows.
   double stream_windows = 0;
