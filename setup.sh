@@ -16,6 +16,8 @@ build=${BUILD_DIR:-$here/build}
 packages=(
   # build
   g++ meson ninja-build pkg-config libgtest-dev python3
+  # the format check (tests/format_check.sh) of the C++ style in .clang-format
+  clang-format
   # the engine; without libopenblas0-pthread libtorch falls back to the reference BLAS (~30x slower)
   libtorch-dev libopenblas0-pthread nlohmann-json3-dev libpcre2-dev libicu-dev
   # GStreamer 1.22: core, base (video, app), check, tools and the plugins the pipelines use

@@ -60,7 +60,7 @@ void SlidingWindow::reset() {
 Window SlidingWindow::window_ending_at(uint64_t last) const {
   Window window;
   window.last = last;
-  window.first = last + 1 >= window_frames_ ? last + 1 - window_frames_ : 0;
+  window.first = window_first(last, window_frames_);
   window.size = window_frames_;
   return window;
 }
@@ -77,20 +77,6 @@ std::optional<Window> SlidingWindow::finish() {
   if (count_ == 0 || (answered_ && *answered_ == count_ - 1)) return std::nullopt;
   answered_ = count_ - 1;
   return window_ending_at(count_ - 1);
-}
-
-std::vector<uint64_t> linspace_indices(uint64_t n, uint32_t count) {
-  std::vector<uint64_t> out;
-  if (n == 0 || count == 0) return out;
-  out.reserve(count);
-  // numpy computes start + i * step with step = (stop - start) / (count - 1) and sets the last
-  // sample to stop exactly; astype(int) truncates.
-  const double step = count > 1 ? static_cast<double>(n - 1) / static_cast<double>(count - 1) : 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    const double value = i + 1 == count ? static_cast<double>(n - 1) : i * step;
-    out.push_back(static_cast<uint64_t>(value));
-  }
-  return out;
 }
 
 uint64_t reservoir_stride(uint64_t n, uint64_t capacity) {

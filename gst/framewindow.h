@@ -9,6 +9,8 @@
 #include <optional>
 #include <vector>
 
+#include "util/linspace.h"
+
 namespace gstslowfast {
 
 constexpr uint64_t kNoTime = UINT64_MAX;
@@ -35,6 +37,13 @@ class FrameSampler {
   uint64_t origin_ = kNoTime;
   uint64_t next_slot_ = 0;
 };
+
+// The one rule for which frames a sliding window holds: the window whose newest sampled frame is
+// `last` starts at this frame. Windows are made by it (SlidingWindow), the streaming thread keeps
+// the frame times and the worker the features it says a window can still need.
+inline uint64_t window_first(uint64_t last, uint32_t window_frames) {
+  return last + 1 >= window_frames ? last + 1 - window_frames : 0;
+}
 
 // A window: sampled frames first..last (indices count sampled frames from 0), answered as `size`
 // frames, the last one repeated when fewer than `size` are available (the reference pads a short
@@ -83,6 +92,10 @@ class FrameCache {
   void put(uint64_t index, T value) { entries_[index] = std::move(value); }
   // Drops every entry older than `first`.
   void keep_from(uint64_t first) { entries_.erase(entries_.begin(), entries_.lower_bound(first)); }
+  // Keeps what the sliding window ending at `newest` holds (window_first).
+  void keep_window(uint64_t newest, uint32_t window_frames) {
+    keep_from(window_first(newest, window_frames));
+  }
   // Drops every entry `keep` rejects.
   void keep_if(const std::function<bool(uint64_t)>& keep) {
     for (auto it = entries_.begin(); it != entries_.end();) {
@@ -116,9 +129,8 @@ class FrameCache {
   std::map<uint64_t, T> entries_;
 };
 
-// numpy.linspace(0, n - 1, count).astype(int): the reference's uniform pick of `count` frames out
-// of `n` (indices repeat when n < count).
-std::vector<uint64_t> linspace_indices(uint64_t n, uint32_t count);
+// The reference's uniform pick of `count` frames out of `n` (util/linspace.h).
+using slowfast::linspace_indices;
 
 // Whole-stream mode keeps, of the first n sampled frames, the multiples of a power-of-two stride,
 // doubling the stride whenever more than `capacity` frames would be kept. So frame k, seen when n

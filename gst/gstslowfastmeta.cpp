@@ -1,13 +1,11 @@
 /* GstSlowfastMeta: registration, init/free/transform. */
 #include "gstslowfastmeta_impl.h"
 
-static gboolean
-gst_slowfast_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
-{
-  GstSlowfastMeta *self = (GstSlowfastMeta *) meta;
+static gboolean gst_slowfast_meta_init(GstMeta* meta, gpointer params, GstBuffer* buffer) {
+  GstSlowfastMeta* self = (GstSlowfastMeta*)meta;
 
-  (void) params;
-  (void) buffer;
+  (void)params;
+  (void)buffer;
   self->text = NULL;
   self->model_id = NULL;
   self->window_start = GST_CLOCK_TIME_NONE;
@@ -15,71 +13,61 @@ gst_slowfast_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
   return TRUE;
 }
 
-static void
-gst_slowfast_meta_free (GstMeta * meta, GstBuffer * buffer)
-{
-  GstSlowfastMeta *self = (GstSlowfastMeta *) meta;
+static void gst_slowfast_meta_free(GstMeta* meta, GstBuffer* buffer) {
+  GstSlowfastMeta* self = (GstSlowfastMeta*)meta;
 
-  (void) buffer;
-  g_free (self->text);
-  g_free (self->model_id);
+  (void)buffer;
+  g_free(self->text);
+  g_free(self->model_id);
 }
 
 /* The answer describes the content, not the pixels: it survives copies and any transform
  * (scaling, conversion), as the empty tag list says. */
-static gboolean
-gst_slowfast_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * buffer,
-    GQuark type, gpointer data)
-{
-  GstSlowfastMeta *self = (GstSlowfastMeta *) meta;
+static gboolean gst_slowfast_meta_transform(GstBuffer* dest, GstMeta* meta, GstBuffer* buffer,
+                                            GQuark type, gpointer data) {
+  GstSlowfastMeta* self = (GstSlowfastMeta*)meta;
 
-  (void) buffer;
-  (void) type;
-  (void) data;
-  return gst_buffer_add_slowfast_meta (dest, self->text, self->window_start,
-      self->window_end, self->model_id) != NULL;
+  (void)buffer;
+  (void)type;
+  (void)data;
+  return gst_buffer_add_slowfast_meta(dest, self->text, self->window_start, self->window_end,
+                                      self->model_id) != NULL;
 }
 
-GType
-gst_slowfast_meta_api_register (void)
-{
+GType gst_slowfast_meta_api_register(void) {
   static GType type = 0;
-  static const gchar *tags[] = { NULL };
+  static const gchar* tags[] = {NULL};
 
-  if (g_once_init_enter (&type)) {
-    GType registered = gst_meta_api_type_register (GST_SLOWFAST_META_API_NAME, tags);
-    g_once_init_leave (&type, registered);
+  if (g_once_init_enter(&type)) {
+    GType registered = gst_meta_api_type_register(GST_SLOWFAST_META_API_NAME, tags);
+    g_once_init_leave(&type, registered);
   }
   return type;
 }
 
-const GstMetaInfo *
-gst_slowfast_meta_get_info (void)
-{
-  static const GstMetaInfo *info = NULL;
+const GstMetaInfo* gst_slowfast_meta_get_info(void) {
+  static const GstMetaInfo* info = NULL;
 
-  if (g_once_init_enter ((GstMetaInfo **) & info)) {
-    const GstMetaInfo *registered = gst_meta_register (gst_slowfast_meta_api_register (),
-        "GstSlowfastMeta", sizeof (GstSlowfastMeta), gst_slowfast_meta_init,
-        gst_slowfast_meta_free, gst_slowfast_meta_transform);
-    g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) registered);
+  if (g_once_init_enter((GstMetaInfo**)&info)) {
+    const GstMetaInfo* registered = gst_meta_register(
+        gst_slowfast_meta_api_register(), "GstSlowfastMeta", sizeof(GstSlowfastMeta),
+        gst_slowfast_meta_init, gst_slowfast_meta_free, gst_slowfast_meta_transform);
+    g_once_init_leave((GstMetaInfo**)&info, (GstMetaInfo*)registered);
   }
   return info;
 }
 
-GstSlowfastMeta *
-gst_buffer_add_slowfast_meta (GstBuffer * buffer, const gchar * text,
-    GstClockTime window_start, GstClockTime window_end, const gchar * model_id)
-{
-  GstSlowfastMeta *meta;
+GstSlowfastMeta* gst_buffer_add_slowfast_meta(GstBuffer* buffer, const gchar* text,
+                                              GstClockTime window_start, GstClockTime window_end,
+                                              const gchar* model_id) {
+  GstSlowfastMeta* meta;
 
-  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
-  meta = (GstSlowfastMeta *) gst_buffer_add_meta (buffer, gst_slowfast_meta_get_info (), NULL);
-  if (meta == NULL)
-    return NULL;
-  meta->text = g_strdup (text);
+  g_return_val_if_fail(GST_IS_BUFFER(buffer), NULL);
+  meta = (GstSlowfastMeta*)gst_buffer_add_meta(buffer, gst_slowfast_meta_get_info(), NULL);
+  if (meta == NULL) return NULL;
+  meta->text = g_strdup(text);
   meta->window_start = window_start;
   meta->window_end = window_end;
-  meta->model_id = g_strdup (model_id);
+  meta->model_id = g_strdup(model_id);
   return meta;
 }

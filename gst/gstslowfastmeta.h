@@ -21,29 +21,24 @@ G_BEGIN_DECLS
 
 typedef struct _GstSlowfastMeta GstSlowfastMeta;
 
-struct _GstSlowfastMeta
-{
+struct _GstSlowfastMeta {
   GstMeta meta;
 
-  gchar *text;                  /* the answer, UTF-8 */
-  GstClockTime window_start;    /* PTS of the window's first frame */
-  GstClockTime window_end;      /* end (PTS + duration) of the window's last frame */
-  gchar *model_id;              /* the model's id (checkpoint directory name) */
+  gchar* text;               /* the answer, UTF-8 */
+  GstClockTime window_start; /* PTS of the window's first frame */
+  GstClockTime window_end;   /* end (PTS + duration) of the window's last frame */
+  gchar* model_id;           /* the model's id (checkpoint directory name) */
 };
 
 /* The meta's API type, or 0 while the slowfast plugin is not loaded. */
-static inline GType
-gst_slowfast_meta_api_get_type (void)
-{
-  return g_type_from_name (GST_SLOWFAST_META_API_NAME);
+static inline GType gst_slowfast_meta_api_get_type(void) {
+  return g_type_from_name(GST_SLOWFAST_META_API_NAME);
 }
 
-static inline GstSlowfastMeta *
-gst_buffer_get_slowfast_meta (GstBuffer * buffer)
-{
-  GType api = gst_slowfast_meta_api_get_type ();
+static inline GstSlowfastMeta* gst_buffer_get_slowfast_meta(GstBuffer* buffer) {
+  GType api = gst_slowfast_meta_api_get_type();
 
-  return api ? (GstSlowfastMeta *) gst_buffer_get_meta (buffer, api) : NULL;
+  return api ? (GstSlowfastMeta*)gst_buffer_get_meta(buffer, api) : NULL;
 }
 
 G_END_DECLS

@@ -7,9 +7,9 @@
 
 G_BEGIN_DECLS
 
-#define GST_TYPE_SLOWFAST_MLLM (gst_slowfast_mllm_get_type ())
-G_DECLARE_FINAL_TYPE (GstSlowfastMllm, gst_slowfast_mllm, GST, SLOWFAST_MLLM, GstElement)
+#define GST_TYPE_SLOWFAST_MLLM (gst_slowfast_mllm_get_type())
+G_DECLARE_FINAL_TYPE(GstSlowfastMllm, gst_slowfast_mllm, GST, SLOWFAST_MLLM, GstElement)
 
-GST_ELEMENT_REGISTER_DECLARE (slowfastmllm);
+GST_ELEMENT_REGISTER_DECLARE(slowfastmllm);
 
 G_END_DECLS

@@ -1,31 +1,29 @@
 // The public API (slowfast.h) over the engine's layers: loading, per-frame encoding, answering.
-#include "engine.h"
+#include "engine_internal.h"
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
 
-#include "chat_template.h"
-#include "config.h"
+#include "checkpoint/config.h"
+#include "checkpoint/safetensors.h"
+#include "checkpoint/weights.h"
 #include "device.h"
-#include "log.h"
-#include "safetensors.h"
+#include "prompt.h"
 #include "slowfast_model.h"
 #include "text/generate.h"
-#include "tokenizer.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+#include "util/clock.h"
+#include "util/log.h"
 #include "vision/pooling.h"
 #include "vision/preprocess.h"
-#include "weights.h"
 
 namespace slowfast {
 namespace {
 
 namespace fs = std::filesystem;
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 // Frames encoded per vision-tower call: bounds the activations of the 576 px tower.
 constexpr size_t kVisionBatch = 8;
@@ -62,18 +60,23 @@ FrameFeatures::~FrameFeatures() = default;
 FrameFeatures::FrameFeatures(const FrameFeatures&) = default;
 FrameFeatures& FrameFeatures::operator=(const FrameFeatures&) = default;
 FrameFeatures::FrameFeatures(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
-bool FrameFeatures::empty() const { return !impl_ || !impl_->pooled.defined(); }
+bool FrameFeatures::empty() const {
+  return !impl_ || !impl_->pooled.defined();
+}
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
-const ModelInfo& Model::info() const { return impl_->info; }
+const ModelInfo& Model::info() const {
+  return impl_->info;
+}
 
 std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
   try {
     const fs::path dir(options.model_dir);
     if (!fs::is_directory(dir)) {
-      throw Error("model directory '" + options.model_dir + "' does not exist or is not a directory");
+      throw Error("model directory '" + options.model_dir +
+                  "' does not exist or is not a directory");
     }
     if (options.num_threads > 0) torch::set_num_threads(options.num_threads);
     auto impl = std::make_unique<Impl>();
@@ -113,8 +116,8 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
         seconds_since(start), " s");
 
     ModelInfo& info = impl->info;
-    info.id = dir.filename().empty() ? dir.parent_path().filename().string()
-                                     : dir.filename().string();
+    info.id =
+        dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string();
     info.image_size = static_cast<int>(impl->config.vision.image_size);
     info.hidden_size = static_cast<int>(impl->config.hidden_size);
     info.num_layers = static_cast<int>(impl->config.num_hidden_layers);
@@ -230,43 +233,30 @@ Answer answer_with_trace(Session& session, const std::vector<FrameFeatures>& win
     answer.vision_seconds = seconds_since(start);
 
     // Prompt: piece0 ++ fast tokens ++ piece1 (spec section 6).
-    answer.input_ids = tokenize_with_image(
-        *model.tokenizer, qwen_1_5_prompt(question, config.mm_use_im_start_end));
-    const auto image_it =
-        std::find(answer.input_ids.begin(), answer.input_ids.end(), kImageTokenIndex);
-    if (image_it == answer.input_ids.end() ||
-        std::count(answer.input_ids.begin(), answer.input_ids.end(), kImageTokenIndex) != 1) {
-      throw Error("the prompt must hold exactly one image position; do not put '<image>' in the "
-                  "question");
+    answer.input_ids = tokenize_with_image(*model.tokenizer,
+                                           qwen_1_5_prompt(question, config.mm_use_im_start_end));
+    image_position(answer.input_ids);  // refuses a question holding '<image>' before any work
+    // The original truncates the multimodal sequence to tokenizer_model_max_length.
+    const int64_t rows = static_cast<int64_t>(answer.input_ids.size()) - 1 + tokens.fast.size(0);
+    if (config.tokenizer_model_max_length > 0 && rows > config.tokenizer_model_max_length) {
+      log(LogLevel::Warning, "prompt of ", rows, " tokens truncated to tokenizer_model_max_length ",
+          config.tokenizer_model_max_length);
     }
-    const int64_t image_pos = image_it - answer.input_ids.begin();
-    const torch::Tensor ids = torch::tensor(answer.input_ids, torch::kInt64);
-    const int64_t fast_count = tokens.fast.size(0);
 
     std::lock_guard<std::mutex> lock(model.forward_mutex);
-    const torch::Tensor before = ids.narrow(0, 0, image_pos).to(model.device);
-    const torch::Tensor after =
-        ids.narrow(0, image_pos + 1, ids.size(0) - image_pos - 1).to(model.device);
     auto& backbone = *model.net->model;
     const auto options = backbone.weight_options();
-    Prompt prompt;
-    prompt.embeds = torch::cat({backbone.embed(before), tokens.fast.to(options),
-                                backbone.embed(after)});
-    prompt.is_text = torch::ones({prompt.embeds.size(0)}, torch::kBool);
-    prompt.is_text.narrow(0, image_pos, fast_count).fill_(false);
-    // The original truncates the multimodal sequence to tokenizer_model_max_length.
-    if (config.tokenizer_model_max_length > 0 &&
-        prompt.embeds.size(0) > config.tokenizer_model_max_length) {
-      log(LogLevel::Warning, "prompt of ", prompt.embeds.size(0),
-          " tokens truncated to tokenizer_model_max_length ", config.tokenizer_model_max_length);
-      prompt.embeds = prompt.embeds.narrow(0, 0, config.tokenizer_model_max_length);
-      prompt.is_text = prompt.is_text.narrow(0, 0, config.tokenizer_model_max_length);
-    }
-    prompt.is_text = prompt.is_text.to(model.device);
+    Prompt prompt = embed_prompt(backbone, answer.input_ids, tokens.fast, {},
+                                 config.tokenizer_model_max_length);
     switch (ablation) {
-      case Ablation::None: prompt.memory = tokens.slow.to(options); break;
-      case Ablation::ZeroSlowTokens: prompt.memory = torch::zeros_like(tokens.slow).to(options); break;
-      case Ablation::NoCrossAttention: break;  // undefined memory: no cross-attention
+      case Ablation::None:
+        prompt.memory = tokens.slow.to(options);
+        break;
+      case Ablation::ZeroSlowTokens:
+        prompt.memory = torch::zeros_like(tokens.slow).to(options);
+        break;
+      case Ablation::NoCrossAttention:
+        break;  // undefined memory: no cross-attention
     }
 
     GenerationOptions generation;

@@ -38,6 +38,12 @@ struct LoadOptions {
   int num_threads = 0;        // intra-op threads; 0 = leave libtorch's default
 };
 
+// The question asked when none is given (the element's `prompt`, slowfast-cli's --prompt): the
+// release's own evaluation prompt.
+inline constexpr const char* kDefaultPrompt = "Please describe this video in detail.";
+
+// Sampling and length of one answer. These defaults are the element's property defaults and
+// slowfast-cli's.
 struct GenerationParams {
   int max_new_tokens = 1024;
   float temperature = 0.2f;  // 0 = greedy
@@ -92,7 +98,7 @@ struct Answer {
   std::vector<int64_t> input_ids;  // prompt ids, -200 at the image position
   std::vector<int64_t> output_ids;
   bool aborted = false;
-  double vision_seconds = 0;   // pooling into fast/slow tokens
+  double vision_seconds = 0;  // pooling into fast/slow tokens
   double prefill_seconds = 0;
   double decode_seconds = 0;
 };

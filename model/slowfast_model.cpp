@@ -21,8 +21,8 @@ torch::Tensor SlowFastBackboneImpl::encode_images(const torch::Tensor& pixels) {
 SlowFastForCausalLMImpl::SlowFastForCausalLMImpl(const Config& config,
                                                  const torch::TensorOptions& options) {
   model = register_module("model", SlowFastBackbone(config, options));
-  lm_head = register_module(
-      "lm_head", Linear(config.hidden_size, config.vocab_size, /*bias=*/false, options));
+  lm_head = register_module("lm_head",
+                            Linear(config.hidden_size, config.vocab_size, /*bias=*/false, options));
 }
 
 }  // namespace slowfast

@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "text/linear.h"
 #include "text/qwen2.h"
 #include "vision/projector.h"

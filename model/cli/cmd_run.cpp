@@ -10,20 +10,20 @@
 #include <iostream>
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/video_decode.h"
-#include "engine.h"
-#include "npy.h"
+#include "engine_internal.h"
 #include "slowfast.h"
+#include "tools/npy.h"
+#include "util/clock.h"
 
 namespace slowfast::cli {
 namespace {
 
 constexpr int64_t kReferenceFrames = 64;
-constexpr const char* kDefaultPrompt = "Please describe this video in detail.";
 
 const char* const kUsage =
     "usage: slowfast-cli run --model DIR (--frames FILE.npy | --video FILE) [--prompt TEXT]\n"
@@ -55,7 +55,6 @@ double parse_number(const std::string& flag, const std::string& value) {
 
 RunOptions parse(int argc, char** argv) {
   RunOptions options;
-  options.generation.max_new_tokens = 1024;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
@@ -68,31 +67,48 @@ RunOptions parse(int argc, char** argv) {
     }
     if (i + 1 >= argc) throw Error(flag + " needs a value\n" + kUsage);
     const std::string value = argv[++i];
-    if (flag == "--model") options.load.model_dir = value;
-    else if (flag == "--frames") options.frames_path = value;
-    else if (flag == "--video") options.video_path = value;
-    else if (flag == "--prompt") options.prompt = value;
-    else if (flag == "--dump") options.dump_dir = value;
+    if (flag == "--model")
+      options.load.model_dir = value;
+    else if (flag == "--frames")
+      options.frames_path = value;
+    else if (flag == "--video")
+      options.video_path = value;
+    else if (flag == "--prompt")
+      options.prompt = value;
+    else if (flag == "--dump")
+      options.dump_dir = value;
     else if (flag == "--max-new-tokens")
       options.generation.max_new_tokens = static_cast<int>(parse_number(flag, value));
     else if (flag == "--temperature")
       options.generation.temperature = static_cast<float>(parse_number(flag, value));
-    else if (flag == "--top-p") options.generation.top_p = static_cast<float>(parse_number(flag, value));
-    else if (flag == "--top-k") options.generation.top_k = static_cast<int>(parse_number(flag, value));
+    else if (flag == "--top-p")
+      options.generation.top_p = static_cast<float>(parse_number(flag, value));
+    else if (flag == "--top-k")
+      options.generation.top_k = static_cast<int>(parse_number(flag, value));
     else if (flag == "--repetition-penalty")
       options.generation.repetition_penalty = static_cast<float>(parse_number(flag, value));
-    else if (flag == "--seed") options.generation.seed = static_cast<uint64_t>(parse_number(flag, value));
-    else if (flag == "--threads") options.load.num_threads = static_cast<int>(parse_number(flag, value));
+    else if (flag == "--seed")
+      options.generation.seed = static_cast<uint64_t>(parse_number(flag, value));
+    else if (flag == "--threads")
+      options.load.num_threads = static_cast<int>(parse_number(flag, value));
     else if (flag == "--dtype") {
-      if (value == "auto") options.load.dtype = DType::Auto;
-      else if (value == "float32") options.load.dtype = DType::Float32;
-      else if (value == "bfloat16") options.load.dtype = DType::BFloat16;
-      else throw Error("--dtype must be auto, float32 or bfloat16, got '" + value + "'");
+      if (value == "auto")
+        options.load.dtype = DType::Auto;
+      else if (value == "float32")
+        options.load.dtype = DType::Float32;
+      else if (value == "bfloat16")
+        options.load.dtype = DType::BFloat16;
+      else
+        throw Error("--dtype must be auto, float32 or bfloat16, got '" + value + "'");
     } else if (flag == "--device") {
-      if (value == "auto") options.load.device = Device::Auto;
-      else if (value == "cpu") options.load.device = Device::Cpu;
-      else if (value == "cuda") options.load.device = Device::Cuda;
-      else throw Error("--device must be auto, cpu or cuda, got '" + value + "'");
+      if (value == "auto")
+        options.load.device = Device::Auto;
+      else if (value == "cpu")
+        options.load.device = Device::Cpu;
+      else if (value == "cuda")
+        options.load.device = Device::Cuda;
+      else
+        throw Error("--device must be auto, cpu or cuda, got '" + value + "'");
     } else {
       throw Error("unknown option '" + flag + "'\n" + kUsage);
     }
@@ -110,17 +126,11 @@ torch::Tensor load_frames(const RunOptions& options) {
   torch::Tensor frames = read_npy(options.frames_path);
   if (frames.scalar_type() != torch::kUInt8 || frames.dim() != 4 || frames.size(3) != 3 ||
       frames.size(0) < 1) {
-    throw Error("--frames '" + options.frames_path + "' must hold uint8 [T, H, W, 3] RGB frames, got " +
-                std::string(c10::toString(frames.scalar_type())) + " " +
-                c10::str(frames.sizes()));
+    throw Error("--frames '" + options.frames_path +
+                "' must hold uint8 [T, H, W, 3] RGB frames, got " +
+                std::string(c10::toString(frames.scalar_type())) + " " + c10::str(frames.sizes()));
   }
   return frames;
-}
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // A "Vm..."/"Rss..." line of /proc/self/status in bytes, or -1 where there is none (not Linux).

@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "slowfast.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace slowfast::cli {
 

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "slowfast.h"
+#include "util/linspace.h"
 
 namespace slowfast::cli {
 namespace {
@@ -67,31 +68,18 @@ void for_each_frame(const std::string& path,
 
 }  // namespace
 
-std::vector<int64_t> uniform_frame_indices(int64_t n, int64_t count) {
-  std::vector<int64_t> indices;
-  if (n <= 0 || count <= 0) return indices;
-  indices.reserve(count);
-  for (int64_t i = 0; i < count; ++i) {
-    // numpy.linspace(0, n-1, count) evaluates start + i * step, step = (n-1)/(count-1).
-    const double step = count > 1 ? static_cast<double>(n - 1) / static_cast<double>(count - 1) : 0;
-    double value = count > 1 ? static_cast<double>(i) * step : 0.0;
-    if (i == count - 1) value = static_cast<double>(n - 1);
-    indices.push_back(static_cast<int64_t>(value));
-  }
-  return indices;
-}
-
 torch::Tensor decode_video_frames(const std::string& path, int64_t count) {
   if (!gst_is_initialized()) gst_init(nullptr, nullptr);
   int64_t n = 0;
   for_each_frame(path, [&](int64_t, GstSample*) { ++n; });
   if (n == 0) throw Error("video '" + path + "' has no decodable video frames");
-  const std::vector<int64_t> wanted = uniform_frame_indices(n, count);
+  const std::vector<uint64_t> wanted =
+      linspace_indices(static_cast<uint64_t>(n), static_cast<uint64_t>(count));
 
   std::vector<torch::Tensor> frames(wanted.size());
   for_each_frame(path, [&](int64_t index, GstSample* sample) {
     bool needed = false;
-    for (int64_t w : wanted) needed = needed || w == index;
+    for (uint64_t w : wanted) needed = needed || w == static_cast<uint64_t>(index);
     if (!needed) return;
     GstVideoInfo info;
     if (!gst_video_info_from_caps(&info, gst_sample_get_caps(sample))) {
@@ -112,7 +100,7 @@ torch::Tensor decode_video_frames(const std::string& path, int64_t count) {
     }
     gst_video_frame_unmap(&frame);
     for (size_t i = 0; i < wanted.size(); ++i) {
-      if (wanted[i] == index) frames[i] = rgb;
+      if (wanted[i] == static_cast<uint64_t>(index)) frames[i] = rgb;
     }
   });
   for (const auto& frame : frames) {

@@ -9,9 +9,6 @@
 
 namespace slowfast::cli {
 
-// Indices the reference keeps of a clip of n frames: linspace(0, n-1, count) cast to int.
-std::vector<int64_t> uniform_frame_indices(int64_t n, int64_t count);
-
 // Decodes `path` twice (first to count frames, then to keep the chosen ones) and returns
 // uint8 [count, H, W, 3]. A clip shorter than `count` frames repeats frames as linspace does.
 // Throws slowfast::Error naming the file when it cannot be decoded.

@@ -7,7 +7,7 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "text/cross_attention.h"
 #include "text/forward_pass.h"
 #include "text/kv_cache.h"

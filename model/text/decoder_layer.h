@@ -5,7 +5,7 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "text/attention.h"
 #include "text/forward_pass.h"
 #include "text/kv_cache.h"

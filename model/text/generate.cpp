@@ -7,17 +7,10 @@
 #include <torch/torch.h>
 
 #include "slowfast.h"
+#include "util/clock.h"
 
 namespace slowfast {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 GenerationResult generate(Qwen2ModelImpl& model, const torch::Tensor& lm_head_weight,
                           const Prompt& prompt, const GenerationOptions& options, KVCache& cache,

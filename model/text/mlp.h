@@ -3,7 +3,7 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "text/linear.h"
 
 namespace slowfast {

@@ -12,7 +12,7 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "text/cross_attention.h"
 #include "text/decoder_layer.h"
 #include "text/embedding.h"

@@ -5,8 +5,8 @@
 #include <map>
 #include <string_view>
 
-#include "tokenizer_pipeline.h"
-#include "unicode.h"
+#include "tokenizer/tokenizer_pipeline.h"
+#include "tokenizer/unicode.h"
 
 namespace slowfast::demo {
 
@@ -20,15 +20,16 @@ nlohmann::json qwen2_pre_tokenizer() {
                                      {"add_prefix_space", false},
                                      {"trim_offsets", false},
                                      {"use_regex", false}};
-  return {{"type", "Sequence"},
-          {"pretokenizers",
-           {{{"type", "Split"},
-             {"pattern",
-              {{"Regex",
-                R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}}},
-             {"behavior", "Isolated"},
-             {"invert", false}},
-            byte_level}}};
+  return {
+      {"type", "Sequence"},
+      {"pretokenizers",
+       {{{"type", "Split"},
+         {"pattern",
+          {{"Regex",
+            R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}}},
+         {"behavior", "Isolated"},
+         {"invert", false}},
+        byte_level}}};
 }
 
 // Text without the special tokens, as the pieces BPE sees.
@@ -150,9 +151,12 @@ nlohmann::json train_tokenizer(const std::vector<std::string>& texts, int max_me
 nlohmann::json tokenizer_config(const nlohmann::json& tokenizer) {
   nlohmann::json decoder = nlohmann::json::object();
   for (const auto& token : tokenizer.at("added_tokens")) {
-    decoder[std::to_string(token.at("id").get<int64_t>())] = {
-        {"content", token.at("content")}, {"lstrip", false},  {"normalized", false},
-        {"rstrip", false},                {"single_word", false}, {"special", true}};
+    decoder[std::to_string(token.at("id").get<int64_t>())] = {{"content", token.at("content")},
+                                                              {"lstrip", false},
+                                                              {"normalized", false},
+                                                              {"rstrip", false},
+                                                              {"single_word", false},
+                                                              {"special", true}};
   }
   return {{"add_bos_token", false},
           {"add_prefix_space", false},

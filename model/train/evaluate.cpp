@@ -7,8 +7,8 @@
 
 #include <torch/torch.h>
 
-#include "engine.h"
-#include "npy.h"
+#include "engine_internal.h"
+#include "tools/npy.h"
 #include "train/scene.h"
 #include "train/tasks.h"
 #include "train/testsrc.h"
@@ -80,9 +80,9 @@ nlohmann::json evaluate(const EvalOptions& options) {
     const std::vector<uint8_t> frames = render_scene(scene);
     const auto features = model->encode_frames(frame_views(scene, frames), false);
     for (const Question& question : eval_questions(scene, seed)) {
-      const Answer answer = answer_with_trace(
-          session, features, question.prompt, params, {}, {}, nullptr,
-          options.zero_slow_tokens ? Ablation::ZeroSlowTokens : Ablation::None);
+      const Answer answer =
+          answer_with_trace(session, features, question.prompt, params, {}, {}, nullptr,
+                            options.zero_slow_tokens ? Ablation::ZeroSlowTokens : Ablation::None);
       const bool right = is_correct(question, answer.text);
       tally[kind_name(question.kind)].add(right);
       if (!right && options.verbose) {
@@ -148,21 +148,20 @@ void write_eval_set(const std::string& dir, int count, uint64_t first_seed, doub
     std::vector<uint8_t> frames = render_scene(scene);
     char name[32];
     std::snprintf(name, sizeof name, "clip_%04d", i);
-    const torch::Tensor rgb =
-        torch::from_blob(frames.data(), {scene.frames, scene.height, scene.width, 3}, torch::kUInt8);
+    const torch::Tensor rgb = torch::from_blob(
+        frames.data(), {scene.frames, scene.height, scene.width, 3}, torch::kUInt8);
     write_npy((fs::path(dir) / (std::string(name) + ".npy")).string(), rgb);
     std::ofstream raw(fs::path(dir) / (std::string(name) + ".rgb"), std::ios::binary);
-    raw.write(reinterpret_cast<const char*>(frames.data()), static_cast<std::streamsize>(frames.size()));
+    raw.write(reinterpret_cast<const char*>(frames.data()),
+              static_cast<std::streamsize>(frames.size()));
     nlohmann::json questions = nlohmann::json::array();
     for (const Question& q : eval_questions(scene, seed)) {
-      questions.push_back({{"kind", kind_name(q.kind)}, {"prompt", q.prompt}, {"answer", q.answer}});
+      questions.push_back(
+          {{"kind", kind_name(q.kind)}, {"prompt", q.prompt}, {"answer", q.answer}});
     }
-    cases << nlohmann::json{{"clip", name},
-                            {"seed", seed},
-                            {"width", scene.width},
-                            {"height", scene.height},
-                            {"frames", scene.frames},
-                            {"questions", questions}}
+    cases << nlohmann::json{{"clip", name},           {"seed", seed},
+                            {"width", scene.width},   {"height", scene.height},
+                            {"frames", scene.frames}, {"questions", questions}}
                  .dump()
           << "\n";
   }
@@ -188,11 +187,11 @@ nlohmann::json probe_features(const std::string& model_dir, int count, uint64_t 
     // Per clip: every frame's tokens averaged ([H]), and their spread over frames ([H]).
     rows.push_back(torch::cat({tokens.mean(std::vector<int64_t>{0, 1}), tokens.mean(1).std(0)}));
     // Baseline: the pixels themselves on a 2 x 2 grid, averaged over frames, and their spread.
-    const torch::Tensor rgb = torch::from_blob(const_cast<uint8_t*>(frames.data()),
-                                               {scene.frames, scene.height, scene.width, 3},
-                                               torch::kUInt8)
-                                  .permute({0, 3, 1, 2})
-                                  .to(torch::kFloat32);
+    const torch::Tensor rgb =
+        torch::from_blob(const_cast<uint8_t*>(frames.data()),
+                         {scene.frames, scene.height, scene.width, 3}, torch::kUInt8)
+            .permute({0, 3, 1, 2})
+            .to(torch::kFloat32);
     const torch::Tensor grid = torch::adaptive_avg_pool2d(rgb, {2, 2}).flatten(1);  // [T, 12]
     pixel_rows.push_back(torch::cat({grid.mean(0), grid.std(0)}));
     labels["colour"].push_back(scene.shape.colour);
@@ -214,11 +213,13 @@ nlohmann::json probe_features(const std::string& model_dir, int count, uint64_t 
       const torch::Tensor y = torch::tensor(values);
       const int64_t classes = y.max().item<int64_t>() + 1;
       const torch::Tensor targets = torch::one_hot(y, classes).to(torch::kFloat32);
-      const torch::Tensor w = torch::linalg::solve(
-          a.t().mm(a) + 1e-1 * torch::eye(a.size(1)), a.t().mm(targets.narrow(0, 0, train)), true);
+      const torch::Tensor w = torch::linalg::solve(a.t().mm(a) + 1e-1 * torch::eye(a.size(1)),
+                                                   a.t().mm(targets.narrow(0, 0, train)), true);
       const torch::Tensor predicted = xa.narrow(0, train, x.size(0) - train).mm(w).argmax(1);
-      result[name][field] =
-          predicted.eq(y.narrow(0, train, x.size(0) - train)).to(torch::kFloat32).mean().item<double>();
+      result[name][field] = predicted.eq(y.narrow(0, train, x.size(0) - train))
+                                .to(torch::kFloat32)
+                                .mean()
+                                .item<double>();
     }
   }
   return result;

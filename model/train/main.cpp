@@ -26,8 +26,8 @@
 
 #include <torch/torch.h>
 
-#include "npy.h"
 #include "slowfast.h"
+#include "tools/npy.h"
 #include "train/evaluate.h"
 #include "train/scene.h"
 #include "train/testsrc.h"
@@ -103,15 +103,18 @@ int render(const Args& args) {
     for (Pattern p : kPatterns) {
       if (args.get("pattern") == pattern_nick(p)) scene.pattern.pattern = p, found = true;
     }
-    if (!found) throw Error("--pattern: unknown videotestsrc pattern '" + args.get("pattern") + "'");
+    if (!found)
+      throw Error("--pattern: unknown videotestsrc pattern '" + args.get("pattern") + "'");
     scene.pattern.frame_step = static_cast<int>(args.number("frame-step", 1));
     scene.pattern.first_frame = 0;
   }
   ShapeScene& s = scene.shape;
   if (args.has("colour")) s.colour = colour_index(args.get("colour"));
-  if (args.has("shape")) s.shape = static_cast<ShapeKind>(index_of(kShapeNames, args.get("shape"), "shape"));
+  if (args.has("shape"))
+    s.shape = static_cast<ShapeKind>(index_of(kShapeNames, args.get("shape"), "shape"));
   if (args.has("direction")) {
-    s.set_direction(static_cast<Direction>(index_of(kDirectionNames, args.get("direction"), "direction")));
+    s.set_direction(
+        static_cast<Direction>(index_of(kDirectionNames, args.get("direction"), "direction")));
   }
   s.first_visible = 0;
   s.last_visible = scene.frames - 1;
@@ -130,10 +133,13 @@ int render(const Args& args) {
                                     torch::kUInt8));
   } else {
     std::ofstream raw(out, std::ios::binary);
-    raw.write(reinterpret_cast<const char*>(frames.data()), static_cast<std::streamsize>(frames.size()));
+    raw.write(reinterpret_cast<const char*>(frames.data()),
+              static_cast<std::streamsize>(frames.size()));
     if (!raw) throw Error("cannot write " + out);
   }
-  std::cout << nlohmann::json{{"out", out}, {"frames", scene.frames}, {"width", scene.width},
+  std::cout << nlohmann::json{{"out", out},
+                              {"frames", scene.frames},
+                              {"width", scene.width},
                               {"height", scene.height}}
                    .dump()
             << std::endl;
@@ -152,7 +158,8 @@ int run(int argc, char** argv) {
     TrainOptions options;
     options.out_dir = args.get("out");
     options.steps = static_cast<int64_t>(args.number("steps", options.steps));
-    options.clips_per_step = static_cast<int>(args.number("clips-per-step", options.clips_per_step));
+    options.clips_per_step =
+        static_cast<int>(args.number("clips-per-step", options.clips_per_step));
     options.learning_rate = args.number("lr", options.learning_rate);
     options.vision_lr_scale = args.number("vision-lr-scale", options.vision_lr_scale);
     options.seed = static_cast<uint64_t>(args.number("seed", options.seed));

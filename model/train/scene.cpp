@@ -20,12 +20,18 @@ const std::array<std::array<int, 2>, 5> kPatternFrameSizes = {
 
 const char* pattern_nick(Pattern pattern) {
   switch (pattern) {
-    case Pattern::Smpte: return "smpte";
-    case Pattern::Ball: return "ball";
-    case Pattern::Snow: return "snow";
-    case Pattern::Circular: return "circular";
-    case Pattern::Pinwheel: return "pinwheel";
-    case Pattern::ZonePlate: return "zone-plate";
+    case Pattern::Smpte:
+      return "smpte";
+    case Pattern::Ball:
+      return "ball";
+    case Pattern::Snow:
+      return "snow";
+    case Pattern::Circular:
+      return "circular";
+    case Pattern::Pinwheel:
+      return "pinwheel";
+    case Pattern::ZonePlate:
+      return "zone-plate";
   }
   return "ball";
 }
@@ -172,8 +178,10 @@ double coverage(double x0, double y0, double step, Inside inside) {
 bool inside_shape(ShapeKind kind, double cx, double cy, double size, double x, double y) {
   const double dx = x - cx, dy = y - cy;
   switch (kind) {
-    case ShapeKind::Circle: return dx * dx + dy * dy <= size * size;
-    case ShapeKind::Square: return std::abs(dx) <= size && std::abs(dy) <= size;
+    case ShapeKind::Circle:
+      return dx * dx + dy * dy <= size * size;
+    case ShapeKind::Square:
+      return std::abs(dx) <= size && std::abs(dy) <= size;
     case ShapeKind::Triangle: {
       // Apex up: (0, -size), base from (-size, size) to (size, size).
       if (dy > size || dy < -size) return false;
@@ -285,9 +293,8 @@ std::vector<uint8_t> render_shape_frames(const Scene& scene, const std::vector<i
     }
     if (scene.shape_visible(index)) {
       const auto [cx, cy] = s.centre(index);
-      draw(cx, cy, s.size, kColours[s.colour].rgb, [&](double x, double y) {
-        return inside_shape(s.shape, cx, cy, s.size, x, y);
-      });
+      draw(cx, cy, s.size, kColours[s.colour].rgb,
+           [&](double x, double y) { return inside_shape(s.shape, cx, cy, s.size, x, y); });
     }
     // The dot last, so the shape never hides it.
     const std::pair<double, double> dot = s.dot_position(index);

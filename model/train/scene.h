@@ -52,7 +52,7 @@ struct ShapeScene {
   int first_visible = 0, last_visible = kClipFrames - 1;
   // The dot jumps to a new place every frame (positions drawn from dot_seed), so it is fine
   // detail of each frame that averaging frames together (the fast tokens) smears away.
-  int dot_colour = 0;  // index into kColours
+  int dot_colour = 0;   // index into kColours
   double dot_size = 3;  // half extent
   uint64_t dot_seed = 0;
   std::array<uint8_t, 3> background{0, 0, 0};
@@ -68,8 +68,8 @@ struct ShapeScene {
 
 struct PatternScene {
   Pattern pattern = Pattern::Ball;
-  int frame_step = 1;    // sampled frames are this many source frames apart
-  int first_frame = 0;   // source frames skipped before the first sampled one
+  int frame_step = 1;   // sampled frames are this many source frames apart
+  int first_frame = 0;  // source frames skipped before the first sampled one
 };
 
 struct Scene {

@@ -3,16 +3,18 @@
 #include <algorithm>
 #include <cctype>
 
+#include "slowfast.h"
+
 namespace slowfast::demo {
 
-const char* const kDescribePrompt = "Please describe this video in detail.";
+const char* const kDescribePrompt = kDefaultPrompt;
 
 namespace {
 
 const char* const kAbsentDescription = "Only a small dot is shown.";
 
-const std::vector<std::string> kDescribePrompts = {
-    kDescribePrompt, "Describe the video.", "What happens in this video?", "What is shown?"};
+const std::vector<std::string> kDescribePrompts = {kDescribePrompt, "Describe the video.",
+                                                   "What happens in this video?", "What is shown?"};
 const std::vector<std::string> kDetailPrompts = {"What colour is the small dot?",
                                                  "What color is the small dot?"};
 
@@ -23,12 +25,18 @@ std::string capitalized(std::string text) {
 
 std::string pattern_description(Pattern pattern) {
   switch (pattern) {
-    case Pattern::Smpte: return "SMPTE colour bars.";
-    case Pattern::Ball: return "A white ball moves on a black background.";
-    case Pattern::Snow: return "Random noise.";
-    case Pattern::Circular: return "Concentric circles.";
-    case Pattern::Pinwheel: return "A pinwheel pattern.";
-    case Pattern::ZonePlate: return "A zone plate pattern.";
+    case Pattern::Smpte:
+      return "SMPTE colour bars.";
+    case Pattern::Ball:
+      return "A white ball moves on a black background.";
+    case Pattern::Snow:
+      return "Random noise.";
+    case Pattern::Circular:
+      return "Concentric circles.";
+    case Pattern::Pinwheel:
+      return "A pinwheel pattern.";
+    case Pattern::ZonePlate:
+      return "A zone plate pattern.";
   }
   return "";
 }
@@ -38,9 +46,12 @@ std::string shape_description(const ShapeScene& s) {
       std::string(kColours[s.colour].name) + " " + kShapeNames[static_cast<int>(s.shape)];
   const std::string motion = std::string("moves ") + kDirectionNames[static_cast<int>(s.direction)];
   switch (s.event) {
-    case Event::None: return "A " + object + " " + motion + ".";
-    case Event::Appears: return "A " + object + " appears and " + motion + ".";
-    case Event::Disappears: return "A " + object + " " + motion + " and disappears.";
+    case Event::None:
+      return "A " + object + " " + motion + ".";
+    case Event::Appears:
+      return "A " + object + " appears and " + motion + ".";
+    case Event::Disappears:
+      return "A " + object + " " + motion + " and disappears.";
     case Event::Passes:
       return "A " + object + " appears, " + motion + " and disappears.";
     case Event::Absent:
@@ -58,9 +69,12 @@ const std::string& pick(const std::vector<std::string>& options, std::mt19937_64
 
 const char* kind_name(QuestionKind kind) {
   switch (kind) {
-    case QuestionKind::Describe: return "describe";
-    case QuestionKind::YesNo: return "yes-no";
-    case QuestionKind::Detail: return "detail";
+    case QuestionKind::Describe:
+      return "describe";
+    case QuestionKind::YesNo:
+      return "yes-no";
+    case QuestionKind::Detail:
+      return "detail";
   }
   return "";
 }

@@ -24,12 +24,11 @@ std::vector<uint8_t> render_pattern(const Scene& scene) {
   if (!gst_is_initialized()) gst_init(nullptr, nullptr);
   const PatternScene& p = scene.pattern;
   const int source_frames = p.first_frame + p.frame_step * (scene.frames - 1) + 1;
-  const std::string description =
-      std::string("videotestsrc pattern=") + pattern_nick(p.pattern) +
-      " num-buffers=" + std::to_string(source_frames) +
-      " ! video/x-raw,format=RGB,width=" + std::to_string(scene.width) +
-      ",height=" + std::to_string(scene.height) +
-      ",framerate=30/1 ! appsink name=sink sync=false max-buffers=8";
+  const std::string description = std::string("videotestsrc pattern=") + pattern_nick(p.pattern) +
+                                  " num-buffers=" + std::to_string(source_frames) +
+                                  " ! video/x-raw,format=RGB,width=" + std::to_string(scene.width) +
+                                  ",height=" + std::to_string(scene.height) +
+                                  ",framerate=30/1 ! appsink name=sink sync=false max-buffers=8";
   GError* error = nullptr;
   ElementPtr pipeline(gst_parse_launch(description.c_str(), &error));
   if (error != nullptr) {

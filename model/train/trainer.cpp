@@ -17,14 +17,16 @@
 
 #include <torch/torch.h>
 
-#include "chat_template.h"
-#include "config.h"
-#include "safetensors.h"
+#include "checkpoint/config.h"
+#include "checkpoint/safetensors.h"
+#include "prompt.h"
 #include "slowfast_model.h"
-#include "tokenizer.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 #include "train/demo_tokenizer.h"
 #include "train/tasks.h"
 #include "train/testsrc.h"
+#include "util/clock.h"
 #include "vision/pooling.h"
 #include "vision/preprocess.h"
 
@@ -78,7 +80,9 @@ nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_
       {"cross_attn_max_layer_depth", 4},
       {"tile_image_input", false},
       {"vision_config",
-       {{"depths", {1, 1, 2, 1}}, {"dims", {16, 32, 64, 128}}, {"image_size", 64},
+       {{"depths", {1, 1, 2, 1}},
+        {"dims", {16, 32, 64, 128}},
+        {"image_size", 64},
         {"norm_eps", 1e-6}}},
   };
 }
@@ -102,37 +106,25 @@ double curriculum_dot_size(double drawn, int64_t step, int64_t curriculum_steps)
   return kCurriculumDotSize + (drawn - kCurriculumDotSize) * done;
 }
 
-TeacherForced teacher_forced(SlowFastForCausalLM& net, const std::vector<int64_t>& before,
-                             const torch::Tensor& fast, const std::vector<int64_t>& after,
-                             const std::vector<int64_t>& answer_inputs, const torch::Tensor& slow) {
+TeacherForced teacher_forced(SlowFastForCausalLM& net, const std::vector<int64_t>& prompt_ids,
+                             const torch::Tensor& fast, const std::vector<int64_t>& answer_inputs,
+                             const torch::Tensor& slow) {
   auto& backbone = *net->model;
-  std::vector<torch::Tensor> parts = {backbone.embed(torch::tensor(before)), fast,
-                                      backbone.embed(torch::tensor(after))};
-  if (!answer_inputs.empty()) parts.push_back(backbone.embed(torch::tensor(answer_inputs)));
-  const torch::Tensor embeds = torch::cat(parts);  // [L, H]
-  const int64_t prompt_length = static_cast<int64_t>(before.size() + after.size()) + fast.size(0);
-  // Rows that attend to the slow tokens: the prompt's text only. Generation feeds the answer's
-  // tokens in decode steps, which have no cross-attention (spec section 7), so teacher forcing
-  // must not give them any: a model that learned to read the video at the answer's tokens would
-  // not find it there when it generates.
-  torch::Tensor attends = torch::zeros({embeds.size(0)}, torch::kBool);
-  attends.narrow(0, 0, prompt_length).fill_(true);
-  attends.narrow(0, static_cast<int64_t>(before.size()), fast.size(0)).fill_(false);
+  // The answer's rows do not attend to the slow tokens: generation feeds them in decode steps,
+  // which have no cross-attention (spec section 7), and a model that learned to read the video
+  // there would not find it when it generates.
+  const Prompt prompt = embed_prompt(backbone, prompt_ids, fast, answer_inputs);
+  const int64_t prompt_length = static_cast<int64_t>(prompt_ids.size()) - 1 + fast.size(0);
 
   KVCache cache;
-  const torch::Tensor hidden = backbone.forward(embeds, attends, slow, cache);  // [L, H]
+  const torch::Tensor hidden =
+      backbone.forward(prompt.embeds, prompt.is_text, slow, cache);  // [L, H]
   const int64_t count = static_cast<int64_t>(answer_inputs.size()) + 1;
   return {net->lm_head->forward(hidden.narrow(0, prompt_length - 1, count)),  // [n, V]
           hidden.narrow(0, prompt_length - 1, 1)};
 }
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // OpenBLAS's pthread build (Debian's libtorch runs on it) hands every product to its own thread
 // pool, which takes calls from one thread at a time: two threads of questions would wait on
@@ -185,8 +177,8 @@ void init_for_training(torch::nn::Module& net, uint64_t seed) {
   for (auto& item : net.named_parameters()) {
     const std::string& name = item.key();
     torch::Tensor p = item.value();
-    const bool vision = name.rfind("model.vision_tower", 0) == 0 ||
-                        name.rfind("model.mm_projector", 0) == 0;
+    const bool vision =
+        name.rfind("model.vision_tower", 0) == 0 || name.rfind("model.mm_projector", 0) == 0;
     if (name.find("warm_up_gate") != std::string::npos) {
       p.fill_(1.0);
     } else if (vision && std::regex_search(name, layer_scale)) {
@@ -231,9 +223,8 @@ struct Clip {
 
 Clip make_clip(const Scene& scene, int64_t image_size) {
   std::vector<uint8_t> frames = render_scene(scene);
-  const torch::Tensor rgb = torch::from_blob(frames.data(),
-                                             {scene.frames, scene.height, scene.width, 3},
-                                             torch::kUInt8);
+  const torch::Tensor rgb =
+      torch::from_blob(frames.data(), {scene.frames, scene.height, scene.width, 3}, torch::kUInt8);
   return {scene, preprocess_frames(rgb, image_size)};
 }
 
@@ -353,10 +344,14 @@ class Trainer {
  public:
   Trainer(const TrainOptions& options, const Config& config,
           std::shared_ptr<const Tokenizer> tokenizer)
-      : options_(options), config_(config), tokenizer_(std::move(tokenizer)),
-        net_(config, torch::TensorOptions().dtype(torch::kFloat32)), rng_(options.seed) {
+      : options_(options),
+        config_(config),
+        tokenizer_(std::move(tokenizer)),
+        net_(config, torch::TensorOptions().dtype(torch::kFloat32)),
+        rng_(options.seed) {
     init_for_training(*net_, options.seed);
-    const int64_t tokens_per_frame = (config.vision.image_size / 32) * (config.vision.image_size / 32);
+    const int64_t tokens_per_frame =
+        (config.vision.image_size / 32) * (config.vision.image_size / 32);
     aux_head_ = torch::nn::Linear(tokens_per_frame * config.hidden_size, kAuxOutputs);
     scene_head_ = torch::nn::Linear(config.hidden_size, kSceneOutputs);
     if (!options.init_from.empty()) load_for_training(*net_, options.init_from);
@@ -389,7 +384,8 @@ class Trainer {
   // The training step about to run (1-based), for the dot curriculum.
   int64_t step = 0;
   double data_seconds = 0, vision_seconds = 0;
-  std::array<double, 5> aux_parts{};  // colour, shape, dot, pattern, centre: sums since the last log
+  std::array<double, 5>
+      aux_parts{};  // colour, shape, dot, pattern, centre: sums since the last log
   // direction, event, colour, shape, dot, pattern: sums since the last log
   std::array<double, 6> scene_parts{};
 
@@ -403,8 +399,8 @@ class Trainer {
     const int clip_count = vision_only && scene_frames > 0 ? 0 : options_.clips_per_step;
     for (int i = 0; i < clip_count; ++i) {
       if (unit(rng_) < options_.pattern_share && !patterns_.empty()) {
-        clips.push_back(patterns_[std::uniform_int_distribution<size_t>(
-            0, patterns_.size() - 1)(rng_)]);
+        clips.push_back(
+            patterns_[std::uniform_int_distribution<size_t>(0, patterns_.size() - 1)(rng_)]);
       } else {
         clips.push_back(make_clip(training_scene(), config_.vision.image_size));
       }
@@ -414,7 +410,8 @@ class Trainer {
     for (const auto& clip : clips) {
       const torch::Tensor picked = subsample(clip.pixels.size(0), frames_per_clip, rng_);
       pixels.push_back(clip.pixels.index_select(0, picked));
-      for (int64_t i = 0; i < picked.size(0); ++i) targets.add(clip.scene, picked[i].item<int64_t>());
+      for (int64_t i = 0; i < picked.size(0); ++i)
+        targets.add(clip.scene, picked[i].item<int64_t>());
     }
     int64_t clip_frames = 0;
     for (const auto& p : pixels) clip_frames += p.size(0);
@@ -649,14 +646,13 @@ class Trainer {
   // answer token is the argmax.
   AnswerLoss question_loss(const Question& question, const torch::Tensor& fast,
                            const torch::Tensor& slow) {
-    const std::vector<int64_t> ids = tokenize_with_image(*tokenizer_, qwen_1_5_prompt(question.prompt));
-    const auto image = std::find(ids.begin(), ids.end(), kImageTokenIndex);
-    const std::vector<int64_t> before(ids.begin(), image), after(image + 1, ids.end());
+    const std::vector<int64_t> ids =
+        tokenize_with_image(*tokenizer_, qwen_1_5_prompt(question.prompt));
     std::vector<int64_t> answer = tokenizer_->encode(question.answer);
     answer.push_back(im_end_);
     const std::vector<int64_t> answer_inputs(answer.begin(), answer.end() - 1);
 
-    const TeacherForced forced = teacher_forced(net_, before, fast, after, answer_inputs, slow);
+    const TeacherForced forced = teacher_forced(net_, ids, fast, answer_inputs, slow);
     const torch::Tensor targets = torch::tensor(answer);
     const torch::Tensor loss = torch::nn::functional::cross_entropy(forced.logits, targets);
     const bool right = forced.logits.argmax(-1).eq(targets).all().item<bool>();
@@ -669,10 +665,12 @@ class Trainer {
     // Each token normalised as the language model's RMSNorm sees it, not by its raw scale.
     const torch::Tensor tokens = features * torch::rsqrt(features.pow(2).mean(-1, true) + 1e-6);
     const torch::Tensor out = aux_head_->forward(tokens.flatten(1));  // [B*T, kAuxOutputs]
-    std::vector<torch::Tensor> parts = block_cross_entropies(
-        out, {{kColourClasses, &targets.colour}, {kShapeClasses, &targets.shape},
-              {kDotClasses, &targets.dot}, {kPatternClasses, &targets.pattern}},
-        aux_parts.data());
+    std::vector<torch::Tensor> parts = block_cross_entropies(out,
+                                                             {{kColourClasses, &targets.colour},
+                                                              {kShapeClasses, &targets.shape},
+                                                              {kDotClasses, &targets.dot},
+                                                              {kPatternClasses, &targets.pattern}},
+                                                             aux_parts.data());
     const torch::Tensor weight = torch::tensor(targets.centre_weight);
     const torch::Tensor centre_error = out.narrow(1, kAuxOutputs - 2, 2) -
                                        torch::tensor(targets.centre).view({-1, 2});  // [B*T, 2]
@@ -812,7 +810,8 @@ TrainResult train(const TrainOptions& options) {
   int scene_steps = 0;
   for (int64_t step = 1; step <= options.steps; ++step) {
     // Linear warm-up, then cosine decay to 5%.
-    const double progress = static_cast<double>(step - warmup) / std::max<int64_t>(1, options.steps - warmup);
+    const double progress =
+        static_cast<double>(step - warmup) / std::max<int64_t>(1, options.steps - warmup);
     const double scale = step <= warmup ? static_cast<double>(step) / warmup
                                         : 0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * progress));
     for (size_t group = 0; group < optimizer.param_groups().size(); ++group) {
@@ -824,15 +823,16 @@ TrainResult train(const TrainOptions& options) {
     const auto forward_start = Clock::now();
     const bool full_window = options.full_window_every > 0 && step % options.full_window_every == 0;
     const bool vision_only = step <= options.vision_warmup_steps;
-    Batch batch = trainer.step_loss(full_window && !vision_only ? kClipFrames : options.train_frames,
-                                    vision_only);
+    Batch batch = trainer.step_loss(
+        full_window && !vision_only ? kClipFrames : options.train_frames, vision_only);
     forward_seconds += seconds_since(forward_start) - batch.backward_seconds;
     const auto backward_start = Clock::now();
     batch.loss.backward();
     backward_seconds += seconds_since(backward_start) + batch.backward_seconds;
     if (step % options.log_every == 0) {
       std::cout << "  gradient norms:";
-      for (const char* part : {"model.vision_tower", "model.mm_projector", "model.layers", "lm_head"}) {
+      for (const char* part :
+           {"model.vision_tower", "model.mm_projector", "model.layers", "lm_head"}) {
         double squares = 0;
         for (const auto& item : trainer.net()->named_parameters()) {
           if (item.key().rfind(part, 0) == 0 && item.value().grad().defined()) {
@@ -857,7 +857,7 @@ TrainResult train(const TrainOptions& options) {
       const double mean_loss = loss_sum / ((step - 1) % options.log_every + 1);
       if (result.first_loss == 0) result.first_loss = mean_loss;
       result.last_loss = mean_loss;
-      std::cout << "step " << step << "/" << options.steps  << "  loss " << std::setprecision(4)
+      std::cout << "step " << step << "/" << options.steps << "  loss " << std::setprecision(4)
                 << mean_loss << "  teacher-forced exact:";
       for (const auto& [kind, tally] : window) {
         std::cout << " " << kind_name(kind) << " " << tally.first << "/" << tally.second;

@@ -110,16 +110,16 @@ constexpr double kCurriculumDotSize = 20;
 // curriculum of `curriculum_steps` steps: kCurriculumDotSize at the start, `drawn` from its end on.
 double curriculum_dot_size(double drawn, int64_t step, int64_t curriculum_steps);
 
-// One teacher-forced pass computing what generation computes: the prompt (text `before`, the fast
-// tokens [F, H], text `after`) as a prefill with cross-attention to `slow` [M, H], then
-// `answer_inputs` as if fed one decode step each, without cross-attention.
+// One teacher-forced pass computing what generation computes: the prompt (`prompt_ids` with the
+// fast tokens [F, H] at its image position; embed_prompt) as a prefill with cross-attention to
+// `slow` [M, H], then `answer_inputs` as if fed one decode step each, without cross-attention.
 struct TeacherForced {
   torch::Tensor logits;        // [answer_inputs + 1, V]: predictions of every answer token
   torch::Tensor prompt_state;  // [1, H]: the final hidden state of the prompt's last token
 };
-TeacherForced teacher_forced(SlowFastForCausalLM& net, const std::vector<int64_t>& before,
-                             const torch::Tensor& fast, const std::vector<int64_t>& after,
-                             const std::vector<int64_t>& answer_inputs, const torch::Tensor& slow);
+TeacherForced teacher_forced(SlowFastForCausalLM& net, const std::vector<int64_t>& prompt_ids,
+                             const torch::Tensor& fast, const std::vector<int64_t>& answer_inputs,
+                             const torch::Tensor& slow);
 
 // The demo config (sizes in docs/model.md) for a tokenizer of `vocab_size` tokens.
 nlohmann::json demo_config(int64_t vocab_size, int64_t endoftext_id, int64_t im_end_id);

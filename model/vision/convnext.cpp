@@ -105,8 +105,7 @@ torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
         layer_norm_float32(mixed, norm_->weight, norm_->bias, norm_->options.eps());
     const torch::Tensor rows =
         residual + mlp_->forward(normed.to(input.scalar_type())) * layer_scale_;
-    return rows.view({input.size(0), input.size(2), input.size(3), channels})
-        .permute({0, 3, 1, 2});
+    return rows.view({input.size(0), input.size(2), input.size(3), channels}).permute({0, 3, 1, 2});
   }
   torch::Tensor out = torch::empty_like(input);
   torch::Tensor out_rows = to_channels_last_view(out).view({-1, channels});

@@ -5,7 +5,7 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 
 namespace slowfast {
 

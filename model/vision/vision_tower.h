@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "vision/convnext.h"
 
 namespace slowfast {

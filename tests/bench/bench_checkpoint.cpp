@@ -25,13 +25,15 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
-#include "safetensors.h"
+#include "checkpoint/safetensors.h"
 #include "slowfast.h"
+#include "util/clock.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using slowfast::Clock;
+using slowfast::seconds_since;
 
 // 64 matrices of 4096x4096 bf16 (32 MiB each, 2 GiB in all), plus one small norm vector: the
 // shape mix of a 7B model's MLP weights.
@@ -40,10 +42,6 @@ constexpr int64_t kRows = 4096;
 constexpr int64_t kCols = 4096;
 constexpr int kWarmRepeats = 5;
 constexpr char kSmallTensor[] = "model.norm.weight";
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // CPU seconds of the whole process (all threads), immune to other jobs on the machine; I/O waits
 // are not in it, so it is reported beside wall-clock time, never instead of it.

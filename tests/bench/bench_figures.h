@@ -9,14 +9,11 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
+#include "util/clock.h"
 #include "vision/convnext.h"
 
 namespace slowfast::bench {
-
-inline double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 // Best of `runs` timings of fn().
 template <typename Fn>

@@ -22,7 +22,7 @@
 
 #include "bench_figures.h"
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "text/generate.h"
 #include "text/kv_cache.h"
 #include "text/qwen2.h"
@@ -33,10 +33,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using slowfast::Config;
 // Machine limits and FLOP counts shared with the full-scale run.
+using slowfast::seconds_since;
 using slowfast::bench::matmul_gflops;
 using slowfast::bench::prefill_flops;
 using slowfast::bench::read_bandwidth_gbs;
-using slowfast::bench::seconds_since;
 
 // VmHWM / VmRSS of /proc/self/status in bytes.
 int64_t proc_status_bytes(const std::string& key) {

@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../unit/tokenizer_test_support.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace {
 

@@ -24,12 +24,12 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_figures.h"
-#include "config.h"
-#include "npy.h"
-#include "safetensors.h"
+#include "checkpoint/config.h"
+#include "checkpoint/safetensors.h"
 #include "slowfast.h"
 #include "slowfast_model.h"
 #include "text/rms_norm.h"
+#include "tools/npy.h"
 #include "vision/convnext.h"
 
 namespace {
@@ -39,6 +39,7 @@ namespace bench = slowfast::bench;
 using json = nlohmann::json;
 using slowfast::Config;
 using slowfast::Error;
+using slowfast::seconds_since;
 
 const char* const kUsage =
     "usage: make_random_checkpoint checkpoint DIR [--shard-bytes N] [--seed S] [--tokenizer F]\n"
@@ -287,7 +288,7 @@ int write_checkpoint(const fs::path& dir, const std::multimap<std::string, std::
     total_bytes += tensor.bytes();
   }
   std::printf("%zu tensors, %.2f GB in %zu shards (names and shapes in %.1f s)\n", plan.size(),
-              total_bytes / 1e9, shards.size(), bench::seconds_since(start));
+              total_bytes / 1e9, shards.size(), seconds_since(start));
   std::fflush(stdout);
 
   fs::create_directories(dir);
@@ -305,7 +306,7 @@ int write_checkpoint(const fs::path& dir, const std::multimap<std::string, std::
     }
     slowfast::save_safetensors((dir / name).string(), tensors, {{"format", "pt"}});
     std::printf("  %s: %zu tensors, %.2f GB in %.1f s\n", name.c_str(), tensors.size(), bytes / 1e9,
-                bench::seconds_since(shard_start));
+                seconds_since(shard_start));
     std::fflush(stdout);
   }
   const json index = {{"metadata", {{"total_size", total_bytes}}}, {"weight_map", weight_map}};
@@ -323,7 +324,7 @@ int write_checkpoint(const fs::path& dir, const std::multimap<std::string, std::
       {"pad_token", "<|endoftext|>"}, {"clean_up_tokenization_spaces", false},
       {"model_max_length", 32768},    {"tokenizer_class", "Qwen2Tokenizer"}};
   write_text(dir / "tokenizer_config.json", tokenizer_config.dump(2) + "\n");
-  std::printf("wrote %s in %.1f s\n", dir.c_str(), bench::seconds_since(start));
+  std::printf("wrote %s in %.1f s\n", dir.c_str(), seconds_since(start));
   return 0;
 }
 

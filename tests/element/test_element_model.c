@@ -79,14 +79,23 @@ push_frames (Fixture * f, const SlowfastFrames * frames, guint first, guint n, g
   }
 }
 
-/* Sends EOS (returns once every answer is out) and returns the text buffers. */
+/* Sends EOS and returns the text buffers: EOS returns once every answer is made, and text_src's
+ * task pushes them all before its own EOS. */
 static GPtrArray *
 finish_and_pull_text (Fixture * f)
 {
   GPtrArray *texts = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
   GstBuffer *buffer;
+  GstEvent *event;
 
   fail_unless (gst_harness_push_event (f->h, gst_event_new_eos ()));
+  while ((event = gst_harness_pull_event (f->t)) != NULL) {
+    gboolean eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
+    gst_event_unref (event);
+    if (eos)
+      break;
+  }
+  fail_unless (event != NULL, "no EOS on text_src");
   while ((buffer = gst_harness_try_pull (f->t)))
     g_ptr_array_add (texts, buffer);
   return texts;

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "chat_template.h"
-#include "tokenizer.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer_test_support.h"
 
 namespace slowfast {

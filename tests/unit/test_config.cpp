@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "slowfast.h"
 
 namespace {

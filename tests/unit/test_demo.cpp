@@ -15,7 +15,8 @@
 
 #include "slowfast.h"
 #include "text/random_init.h"
-#include "tokenizer.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 #include "train/demo_tokenizer.h"
 #include "train/scene.h"
 #include "train/tasks.h"
@@ -29,8 +30,8 @@ using namespace slowfast::demo;
 namespace {
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("slowfast_test_demo_" + name + "_" +
-                                                    std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("slowfast_test_demo_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -253,8 +254,9 @@ TEST(DemoScene, VideotestsrcPatternsComeFromGStreamer) {
   const auto ball = render_pattern(scene);
   ASSERT_EQ(ball.size(), static_cast<size_t>(kClipFrames) * 160 * 120 * 3);
   // The ball moves: the first and a later frame differ; the background corner stays black.
-  EXPECT_NE(std::vector<uint8_t>(ball.begin(), ball.begin() + 160 * 120 * 3),
-            std::vector<uint8_t>(ball.begin() + 10 * 160 * 120 * 3, ball.begin() + 11 * 160 * 120 * 3));
+  EXPECT_NE(
+      std::vector<uint8_t>(ball.begin(), ball.begin() + 160 * 120 * 3),
+      std::vector<uint8_t>(ball.begin() + 10 * 160 * 120 * 3, ball.begin() + 11 * 160 * 120 * 3));
   EXPECT_EQ((pixel(ball, scene, 0, 0, 0)), (std::array<uint8_t, 3>{0, 0, 0}));
   scene.pattern.pattern = Pattern::Smpte;
   const auto bars = render_pattern(scene);
@@ -484,7 +486,8 @@ TEST(DemoTraining, TeacherForcingComputesWhatGenerationComputes) {
   const std::vector<int64_t> before = {1, 2, 3}, after = {4, 5}, answer_inputs = {6, 7, 8};
   const torch::Tensor fast = torch::randn({8, config.hidden_size});
   const torch::Tensor slow = torch::randn({32, config.hidden_size});
-  const TeacherForced forced = teacher_forced(net, before, fast, after, answer_inputs, slow);
+  const std::vector<int64_t> prompt_ids = {1, 2, 3, kImageTokenIndex, 4, 5};
+  const TeacherForced forced = teacher_forced(net, prompt_ids, fast, answer_inputs, slow);
   ASSERT_EQ(forced.logits.sizes(), (torch::IntArrayRef{4, 64}));
 
   auto& backbone = *net->model;

@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
-#include "engine.h"
-#include "npy.h"
+#include "engine_internal.h"
 #include "slowfast.h"
+#include "tools/npy.h"
 
 namespace fs = std::filesystem;
 
@@ -64,9 +64,9 @@ fs::path run_cli(const fs::path& case_dir, const std::string& dtype) {
   const char* cli = std::getenv("SLOWFAST_CLI");
   if (!cli) throw std::runtime_error("SLOWFAST_CLI is not set (run through meson test)");
   const nlohmann::json spec = read_json(case_dir / "case.json");
-  const fs::path out = fs::temp_directory_path() /
-                       ("slowfast-golden-" + case_dir.filename().string() + "-" + dtype + "-" +
-                        std::to_string(::getpid()));
+  const fs::path out =
+      fs::temp_directory_path() / ("slowfast-golden-" + case_dir.filename().string() + "-" + dtype +
+                                   "-" + std::to_string(::getpid()));
   fs::remove_all(out);
   std::ostringstream command;
   command << shell_quote(cli) << " run --model " << shell_quote((case_dir / "model").string())
@@ -80,8 +80,8 @@ fs::path run_cli(const fs::path& case_dir, const std::string& dtype) {
     std::ifstream log(out.string() + ".stdout");
     std::stringstream text;
     text << log.rdbuf();
-    throw std::runtime_error("slowfast-cli failed (" + std::to_string(status) + "): " +
-                             command.str() + "\n" + text.str());
+    throw std::runtime_error("slowfast-cli failed (" + std::to_string(status) +
+                             "): " + command.str() + "\n" + text.str());
   }
   return out;
 }
@@ -124,7 +124,8 @@ TEST_F(Golden, BFloat16StaysCloseAndAgreesOnTheFirstToken) {
   for (const auto& case_dir : cases_) {
     SCOPED_TRACE(case_dir.string());
     const fs::path out = run_cli(case_dir, "bfloat16");
-    const torch::Tensor ref = slowfast::read_npy((case_dir / "expected/prefill_logits.npy").string());
+    const torch::Tensor ref =
+        slowfast::read_npy((case_dir / "expected/prefill_logits.npy").string());
     const torch::Tensor got = slowfast::read_npy((out / "prefill_logits.npy").string());
     ASSERT_EQ(got.sizes(), ref.sizes());
     const double err = relative_l2(got, ref);
@@ -207,7 +208,8 @@ TEST_F(GoldenInProcess, PublicApiPathGivesTheGoldenIds) {
   for (const auto& p : pieces) streamed += p;
   EXPECT_EQ(streamed, model_->detokenize(answer.output_ids, true));
   // A session is reusable: the second answer equals the first.
-  const slowfast::Answer again = session.answer(window, spec_.at("prompt").get<std::string>(), params_);
+  const slowfast::Answer again =
+      session.answer(window, spec_.at("prompt").get<std::string>(), params_);
   EXPECT_EQ(again.output_ids, answer.output_ids);
 }
 
@@ -230,8 +232,8 @@ TEST_F(GoldenInProcess, AbortStopsGenerationAtOnce) {
   const auto window = encode(frames_);
   slowfast::Session session(model_);
   int calls = 0;
-  const slowfast::Answer answer = session.answer(
-      window, spec_.at("prompt").get<std::string>(), params_, nullptr, [&] { return ++calls > 2; });
+  const slowfast::Answer answer = session.answer(window, spec_.at("prompt").get<std::string>(),
+                                                 params_, nullptr, [&] { return ++calls > 2; });
   EXPECT_TRUE(answer.aborted);
   EXPECT_LE(answer.output_ids.size(), 3u);
 }

@@ -3,12 +3,13 @@
 #include <string>
 #include <vector>
 
-#include "log.h"
+#include "util/log.h"
 
 TEST(Log, CallbackReceivesEveryLevelAndCanBeCleared) {
   std::vector<std::pair<slowfast::LogLevel, std::string>> seen;
-  slowfast::set_log_callback(
-      [&](slowfast::LogLevel level, const std::string& message) { seen.emplace_back(level, message); });
+  slowfast::set_log_callback([&](slowfast::LogLevel level, const std::string& message) {
+    seen.emplace_back(level, message);
+  });
   slowfast::log(slowfast::LogLevel::Debug, "tensor ", 3, " of ", 7);
   slowfast::log(slowfast::LogLevel::Error, "bad file");
   slowfast::set_log_callback(nullptr);

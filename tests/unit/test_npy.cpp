@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "npy.h"
 #include "slowfast.h"
+#include "tools/npy.h"
 
 namespace {
 

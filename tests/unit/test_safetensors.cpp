@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.h"
-#include "safetensors.h"
+#include "checkpoint/config.h"
+#include "checkpoint/safetensors.h"
 #include "slowfast.h"
 
 namespace {

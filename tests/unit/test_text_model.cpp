@@ -13,16 +13,16 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
-#include "config.h"
-#include "npy.h"
-#include "safetensors.h"
+#include "checkpoint/config.h"
+#include "checkpoint/safetensors.h"
+#include "checkpoint/weights.h"
 #include "slowfast.h"
 #include "test_text_util.h"
 #include "test_vision_util.h"
 #include "text/generate.h"
 #include "text/linear.h"
 #include "text/qwen2.h"
-#include "weights.h"
+#include "tools/npy.h"
 
 namespace slowfast {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "text/qwen2.h"
 #include "text/random_init.h"
 

@@ -8,12 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bpe.h"
-#include "regex_split.h"
 #include "slowfast.h"
-#include "tokenizer.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/regex_split.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 #include "tokenizer_test_support.h"
-#include "unicode.h"
 
 namespace slowfast {
 namespace {

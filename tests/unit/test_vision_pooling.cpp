@@ -6,10 +6,10 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
-#include "npy.h"
+#include "checkpoint/config.h"
 #include "slowfast.h"
 #include "test_vision_util.h"
+#include "tools/npy.h"
 #include "vision/pooling.h"
 
 namespace slowfast {

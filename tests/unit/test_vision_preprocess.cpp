@@ -8,9 +8,9 @@
 
 #include <torch/torch.h>
 
-#include "npy.h"
 #include "slowfast.h"
 #include "test_vision_util.h"
+#include "tools/npy.h"
 #include "vision/preprocess.h"
 #include "vision/resample.h"
 

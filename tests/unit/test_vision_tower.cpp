@@ -8,15 +8,15 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
-#include "npy.h"
-#include "safetensors.h"
+#include "checkpoint/config.h"
+#include "checkpoint/safetensors.h"
+#include "checkpoint/weights.h"
 #include "slowfast.h"
 #include "test_vision_util.h"
+#include "tools/npy.h"
 #include "vision/convnext.h"
 #include "vision/projector.h"
 #include "vision/vision_tower.h"
-#include "weights.h"
 
 namespace slowfast {
 namespace {

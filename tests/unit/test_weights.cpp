@@ -6,10 +6,10 @@
 #include <sstream>
 #include <string>
 
-#include "log.h"
-#include "safetensors.h"
+#include "checkpoint/safetensors.h"
+#include "checkpoint/weights.h"
 #include "slowfast.h"
-#include "weights.h"
+#include "util/log.h"
 
 namespace {
 

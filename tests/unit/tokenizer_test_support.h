@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "unicode.h"
+#include "tokenizer/unicode.h"
 
 namespace slowfast::test {
 

@@ -9,7 +9,7 @@
 
 #include <torch/torch.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "slowfast.h"
 
 namespace slowfast {
@@ -37,8 +37,8 @@ std::vector<FrameFeatures> frame_features(const Model& model, const torch::Tenso
 // Ablations for tests that prove each input matters.
 enum class Ablation {
   None,
-  ZeroSlowTokens,           // the cross-attention memory is all zeros
-  NoCrossAttention,         // the hybrid layers run as plain Qwen2 layers
+  ZeroSlowTokens,    // the cross-attention memory is all zeros
+  NoCrossAttention,  // the hybrid layers run as plain Qwen2 layers
 };
 
 // Session::answer with a trace of the intermediate tensors.

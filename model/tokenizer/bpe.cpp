@@ -1,11 +1,11 @@
-#include "bpe.h"
+#include "tokenizer/bpe.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <functional>
 
 #include "slowfast.h"
-#include "unicode.h"
+#include "tokenizer/unicode.h"
 
 namespace slowfast::tokenization {
 

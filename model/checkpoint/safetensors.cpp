@@ -1,4 +1,4 @@
-#include "safetensors.h"
+#include "checkpoint/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -15,8 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "log.h"
 #include "slowfast.h"
+#include "util/json_file.h"
+#include "util/log.h"
 
 namespace slowfast {
 namespace {
@@ -131,18 +132,6 @@ bool is_pickle_name(const std::string& name) {
               "safetensors (in Python: safetensors.torch.save_file(torch.load(f, "
               "weights_only=True), 'model.safetensors'), or save_pretrained(..., "
               "safe_serialization=True)) and load that instead.");
-}
-
-json read_json_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open " + what + " " + path + ": " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  try {
-    return json::parse(text.str());
-  } catch (const json::exception& e) {
-    throw Error(what + " " + path + " is not valid JSON: " + e.what());
-  }
 }
 
 }  // namespace

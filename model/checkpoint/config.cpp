@@ -1,4 +1,4 @@
-#include "config.h"
+#include "checkpoint/config.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -10,8 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "log.h"
 #include "slowfast.h"
+#include "util/json_file.h"
+#include "util/log.h"
 
 namespace slowfast {
 namespace {
@@ -141,21 +142,8 @@ void append_unique(std::vector<int64_t>& ids, const std::vector<int64_t>& more) 
   }
 }
 
-std::string read_text_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open " + what + " " + path + ": " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 json parse_object(const std::string& text, const std::string& origin) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error("config " + origin + " is not valid JSON: " + e.what());
-  }
+  const json root = parse_json(text, "config", origin);
   if (!root.is_object()) throw Error("config " + origin + " is not a JSON object");
   return root;
 }

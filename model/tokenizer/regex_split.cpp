@@ -1,4 +1,4 @@
-#include "regex_split.h"
+#include "tokenizer/regex_split.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>

@@ -1,4 +1,4 @@
-#include "tokenizer_pipeline.h"
+#include "tokenizer/tokenizer_pipeline.h"
 
 #include <nlohmann/json.hpp>
 

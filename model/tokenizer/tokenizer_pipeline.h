@@ -10,8 +10,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "regex_split.h"
-#include "unicode.h"
+#include "tokenizer/regex_split.h"
+#include "tokenizer/unicode.h"
 
 namespace slowfast::tokenization {
 

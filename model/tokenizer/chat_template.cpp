@@ -1,4 +1,4 @@
-#include "chat_template.h"
+#include "tokenizer/chat_template.h"
 
 #include <algorithm>
 

@@ -1,10 +1,10 @@
-#include "weights.h"
+#include "checkpoint/weights.h"
 
 #include <set>
 #include <sstream>
 
-#include "log.h"
 #include "slowfast.h"
+#include "util/log.h"
 
 namespace slowfast {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "safetensors.h"
+#include "checkpoint/safetensors.h"
 
 namespace slowfast {
 

@@ -1,9 +1,9 @@
-#include "added_tokens.h"
+#include "tokenizer/added_tokens.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "unicode.h"
+#include "tokenizer/unicode.h"
 
 namespace slowfast::tokenization {
 

@@ -1,4 +1,4 @@
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <algorithm>
 #include <deque>
@@ -9,11 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "added_tokens.h"
-#include "bpe.h"
 #include "slowfast.h"
-#include "tokenizer_pipeline.h"
-#include "unicode.h"
+#include "tokenizer/added_tokens.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/tokenizer_pipeline.h"
+#include "tokenizer/unicode.h"
+#include "util/json_file.h"
 
 namespace slowfast {
 
@@ -27,24 +28,6 @@ using tokenization::Normalizer;
 using tokenization::PostProcessor;
 using tokenization::PreTokenizer;
 using tokenization::TextSegment;
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open the file");
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) throw Error(path.string() + ": cannot read the file");
-  return contents.str();
-}
-
-json read_json(const fs::path& path) {
-  const std::string text = read_file(path);
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw Error(path.string() + ": malformed JSON: " + e.what());
-  }
-}
 
 // The files a tokenizer is made of. Either tokenizer_json or vocab_json + merges_txt is set.
 struct TokenizerFiles {
@@ -248,7 +231,7 @@ void read_bpe_model(const json& root, const std::string& where,
 // merges.txt: one "left right" pair per line after an optional "#version" line.
 std::vector<std::pair<std::string, std::string>> read_merges_txt(const fs::path& path) {
   std::vector<std::pair<std::string, std::string>> merges;
-  std::istringstream lines(read_file(path));
+  std::istringstream lines(read_text_file(path.string(), "merges file"));
   std::string line;
   size_t number = 0;
   while (std::getline(lines, line)) {
@@ -320,7 +303,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::load(const std::string& path) {
   json config;
   std::string config_where;
   if (!files.config_json.empty()) {
-    config = read_json(files.config_json);
+    config = read_json_file(files.config_json.string(), "tokenizer config");
     config_where = files.config_json.string();
     if (!config.is_object()) throw Error(config_where + ": expected a JSON object");
   }
@@ -332,7 +315,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::load(const std::string& path) {
   try {
     if (!files.tokenizer_json.empty()) {
       where = files.tokenizer_json.string();
-      const json root = read_json(files.tokenizer_json);
+      const json root = read_json_file(files.tokenizer_json.string(), "tokenizer");
       if (!root.is_object()) throw Error(where + ": expected a JSON object");
       read_bpe_model(root, where, vocab, merges, options);
       impl->normalizer = Normalizer::from_json(root.value("normalizer", json()), where);
@@ -355,7 +338,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::load(const std::string& path) {
       }
     } else {
       where = files.vocab_json.string();
-      const json vocab_root = read_json(files.vocab_json);
+      const json vocab_root = read_json_file(files.vocab_json.string(), "vocabulary");
       if (!vocab_root.is_object()) throw Error(where + ": expected an object of token -> id");
       for (const auto& [token, id] : vocab_root.items()) {
         vocab.emplace(token, static_cast<int32_t>(parse_id(id, "token '" + token + "'", where)));

@@ -1,4 +1,4 @@
-#include "log.h"
+#include "util/log.h"
 
 #include <iostream>
 #include <mutex>
@@ -18,10 +18,14 @@ LogCallback& log_callback() {
 
 const char* level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::Debug: return "debug";
-    case LogLevel::Info: return "info";
-    case LogLevel::Warning: return "warning";
-    case LogLevel::Error: return "error";
+    case LogLevel::Debug:
+      return "debug";
+    case LogLevel::Info:
+      return "info";
+    case LogLevel::Warning:
+      return "warning";
+    case LogLevel::Error:
+      return "error";
   }
   return "?";
 }

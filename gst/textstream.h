@@ -1,0 +1,54 @@
+// The timing rules of the element's sparse text stream (text_src), without GObject: how far GAP
+// events may announce that no text is coming, and where an answer's buffer goes. Times are
+// nanoseconds (GstClockTime); kNoTime is GST_CLOCK_TIME_NONE. One thread at a time uses it
+// (text_src's task).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+
+#include "framewindow.h"
+
+namespace gstslowfast {
+
+class TextTimeline {
+ public:
+  // A stretch of the text stream: a GAP, or an answer's buffer (duration may be kNoTime).
+  struct Span {
+    uint64_t start = kNoTime;
+    uint64_t duration = kNoTime;
+  };
+
+  // A window ending at `end` is waiting for its answer: the stream must not be announced empty
+  // past `end`, the answer is still to come there.
+  void hold(uint64_t end);
+  // Its answer will not come (the window was dropped or failed).
+  void release(uint64_t end);
+  void release_all();
+
+  // Video now covers [from, until): the GAP to send, if any. The stream advances to `until`, or
+  // to the end of the earliest held window when that is earlier. Nothing after end_stream().
+  std::optional<Span> advance(uint64_t from, uint64_t until);
+  // The answer of the window ending at `end`, to last `duration`: where its buffer goes, and the
+  // window's hold is released. PTS never decrease: an answer that would start before the previous
+  // one starts with it. Nothing after end_stream().
+  std::optional<Span> place(uint64_t end, uint64_t duration);
+
+  // EOS was sent: nothing more until reset().
+  void end_stream() { ended_ = true; }
+  bool ended() const { return ended_; }
+  // A new segment or a flush: nothing announced, nothing held.
+  void reset();
+
+  // How far the stream has been announced (GAPs and answers), kNoTime before anything.
+  uint64_t position() const { return position_; }
+
+ private:
+  uint64_t position_ = kNoTime;
+  uint64_t last_pts_ = kNoTime;
+  std::multiset<uint64_t> held_;
+  bool ended_ = false;
+};
+
+}  // namespace gstslowfast

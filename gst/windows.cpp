@@ -1,0 +1,246 @@
+// slowfastmllm's streaming side of the work: sampling frames, making windows when they are due
+// and handing both to the convert thread and the worker, with the pending-window policy (wait or
+// drop the oldest), EOS drains and the restarts of new segments and streams. Runs on the
+// streaming thread only.
+#include "gstslowfastmllm_private.h"
+#include "messages.h"
+#include "util/clock.h"
+
+#define GST_CAT_DEFAULT gst_slowfast_mllm_debug
+
+namespace gstslowfast {
+namespace {
+
+// Hands a window to the worker. Live (or leaky=downstream): never waits, drops the oldest pending
+// windows instead. Otherwise waits while max-pending-windows windows are pending.
+GstFlowReturn enqueue_window(GstSlowfastMllm* self, WindowPtr job, bool is_final) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  const Settings settings = settings_snapshot(self);
+  const bool drop = !is_final && (settings.leaky == GST_SLOWFAST_LEAKY_DOWNSTREAM ||
+                                  (settings.leaky == GST_SLOWFAST_LEAKY_AUTO && priv->live));
+
+  // The text stream holds at the window's end before the worker can answer it.
+  queue_text_at(self, TextItem::Kind::Hold, GST_CLOCK_TIME_NONE, job->end);
+  auto admission = priv->pending.admit(job, settings.max_pending_windows, drop);
+  if (!admission.admitted || halted(priv) ||
+      !priv->convert_queue.push({WorkItem::Kind::Window, job->epoch, nullptr, job})) {
+    queue_text_at(self, TextItem::Kind::Release, GST_CLOCK_TIME_NONE, job->end);
+    return GST_FLOW_FLUSHING;
+  }
+
+  for (const WindowPtr& old : admission.dropped) {
+    queue_text_at(self, TextItem::Kind::Release, GST_CLOCK_TIME_NONE, old->end);
+    GST_OBJECT_LOCK(self);
+    const guint64 total = ++priv->stats.dropped;
+    GST_OBJECT_UNLOCK(self);
+    GST_DEBUG_OBJECT(self, "dropped window %" GST_TIME_FORMAT " - %" GST_TIME_FORMAT,
+                     GST_TIME_ARGS(old->start), GST_TIME_ARGS(old->end));
+    post_dropped(self, *old, total);
+  }
+  return GST_FLOW_OK;
+}
+
+WindowPtr make_window_job(GstSlowfastMllm* self, const Window& window,
+                          std::vector<uint64_t> indices, GstClockTime start, GstClockTime end,
+                          GstClockTime duration) {
+  const Settings settings = settings_snapshot(self);
+  auto job = std::make_shared<WindowJob>();
+
+  job->epoch = self->priv->epoch.load();
+  job->window = window;
+  job->indices = std::move(indices);
+  job->start = start;
+  job->end = end;
+  job->duration = duration;
+  job->prompt = settings.prompt;
+  job->generation = settings.generation;
+  job->stream_tokens = settings.stream_tokens;
+  job->due = slowfast::Clock::now();
+  job->wall_clock = g_get_real_time();
+  if (self->priv->have_segment && GST_CLOCK_TIME_IS_VALID(end)) {
+    job->stream_time = gst_segment_to_stream_time(&self->priv->segment, GST_FORMAT_TIME, end);
+  }
+  if (settings.source_id.empty()) {
+    GST_OBJECT_LOCK(self);
+    job->source_id = GST_OBJECT_NAME(self) ? GST_OBJECT_NAME(self) : "";
+    GST_OBJECT_UNLOCK(self);
+  } else {
+    job->source_id = settings.source_id;
+  }
+  return job;
+}
+
+void enqueue_frame(GstSlowfastMllm* self, GstBuffer* buffer, const GstVideoInfo* info,
+                   uint64_t index, uint64_t seen) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  auto job = std::make_shared<FrameJob>();
+
+  job->epoch = priv->epoch.load();
+  job->index = index;
+  job->seen = seen;
+  job->video.reset(gst_buffer_ref(buffer));
+  job->info = *info;
+  if (halted(priv)) return;
+  priv->convert_queue.push({WorkItem::Kind::Frame, job->epoch, job, nullptr});
+}
+
+}  // namespace
+
+// Time from one answer to the next: hop-frames sampling intervals.
+GstClockTime nominal_hop_duration(GstSlowfastMllm* self) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  const Settings& run = priv->run;
+
+  if (run.sample_fps > 0) {
+    return static_cast<GstClockTime>(
+        run.hop_frames * static_cast<gdouble>(GST_SECOND) / run.sample_fps + 0.5);
+  }
+  if (priv->have_info && GST_VIDEO_INFO_FPS_N(&priv->video_info) > 0) {
+    return gst_util_uint64_scale(run.hop_frames * GST_SECOND,
+                                 GST_VIDEO_INFO_FPS_D(&priv->video_info),
+                                 GST_VIDEO_INFO_FPS_N(&priv->video_info));
+  }
+  if (GST_CLOCK_TIME_IS_VALID(priv->last_duration)) return run.hop_frames * priv->last_duration;
+  return GST_CLOCK_TIME_NONE;
+}
+
+// Forgets every sampled frame and window (flush, segment restart, start).
+void reset_stream_state(GstSlowfastMllm* self) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+
+  priv->sampler = FrameSampler(priv->run.sample_fps);
+  priv->window = SlidingWindow(priv->run.window_frames, priv->run.hop_frames);
+  priv->frame_times.clear();
+  priv->next_pts = GST_CLOCK_TIME_NONE;
+  priv->tail.reset();
+  priv->tail_sent = false;
+  priv->stream_start = GST_CLOCK_TIME_NONE;
+  priv->stream_end = GST_CLOCK_TIME_NONE;
+  priv->video_end = GST_CLOCK_TIME_NONE;
+  priv->live_known = false;
+}
+
+// Makes everything queued and running stale, then drops what is queued: a running generation
+// stops at its next step (flush, segment restart, stop).
+void discard_queued_work(GstSlowfastMllmPrivate* priv) {
+  priv->epoch++;
+  priv->convert_queue.clear();
+  priv->worker_queue.clear();
+  priv->pending.clear();
+  std::lock_guard<std::mutex> lock(priv->answers_lock);
+  priv->ready_answers.clear();
+}
+
+bool halted(GstSlowfastMllmPrivate* priv) {
+  return priv->flushing || priv->stop;
+}
+
+GstFlowReturn sample_frame(GstSlowfastMllm* self, GstBuffer* buffer, GstClockTime pts,
+                           GstClockTime end) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  const Settings& run = priv->run;
+
+  if (!priv->sampler.accept(pts)) return GST_FLOW_OK;
+
+  const uint64_t index = priv->window.count();
+  if (run.mode == GST_SLOWFAST_MODE_WHOLE_STREAM) {
+    const uint64_t seen = index + 1;
+    priv->window.push();  // counts frames; whole-stream answers only at EOS
+    if (!GST_CLOCK_TIME_IS_VALID(priv->stream_start)) priv->stream_start = pts;
+    priv->stream_end = end;
+    if (reservoir_keeps(index, seen, run.reservoir_frames)) {
+      enqueue_frame(self, buffer, &priv->video_info, index, seen);
+      priv->tail.reset();
+      priv->tail_sent = true;
+    } else {
+      // The newest frame is always a pick; it is sent at EOS if it is still the newest.
+      priv->tail.reset(gst_buffer_ref(buffer));
+      priv->tail_info = priv->video_info;
+      priv->tail_sent = false;
+    }
+    return GST_FLOW_OK;
+  }
+
+  enqueue_frame(self, buffer, &priv->video_info, index, index + 1);
+  priv->frame_times.put(index, std::make_pair(pts, end));
+  std::optional<Window> due = priv->window.push();
+  priv->frame_times.keep_window(index, run.window_frames);
+  if (!due) return GST_FLOW_OK;
+  const auto* first = priv->frame_times.find(due->first);
+  auto job = make_window_job(self, *due, due->indices(), first ? first->first : pts, end,
+                             nominal_hop_duration(self));
+  return enqueue_window(self, job, false);
+}
+
+// Waits until the worker has handled everything queued so far (EOS), or until a flush or stop.
+void drain(GstSlowfastMllm* self) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  const guint64 epoch = priv->epoch.load();
+
+  if (halted(priv) || !priv->worker_thread.joinable()) return;
+  if (!priv->convert_queue.push({WorkItem::Kind::Eos, epoch, nullptr, nullptr})) return;
+  std::unique_lock<std::mutex> lock(priv->progress_lock);
+  priv->progress.wait(lock, [&] {
+    return halted(priv) || priv->eos_done_epoch == epoch || priv->epoch.load() != epoch;
+  });
+}
+
+// EOS: answers the last partial window (sliding) or the whole stream, then waits for it.
+void finish_stream(GstSlowfastMllm* self) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  const Settings& run = priv->run;
+
+  if (!priv->model) return;
+  if (run.mode == GST_SLOWFAST_MODE_SLIDING) {
+    if (std::optional<Window> last = priv->window.finish()) {
+      const auto* first = priv->frame_times.find(last->first);
+      const auto* newest = priv->frame_times.find(last->last);
+      if (first && newest) {
+        enqueue_window(self,
+                       make_window_job(self, *last, last->indices(), first->first, newest->second,
+                                       GST_CLOCK_TIME_NONE),
+                       true);
+      }
+    }
+  } else if (priv->window.count() > 0) {
+    const uint64_t n = priv->window.count();
+    if (!priv->tail_sent && priv->tail) {
+      enqueue_frame(self, priv->tail.get(), &priv->tail_info, n - 1, n);
+    }
+    priv->tail.reset();
+    std::vector<uint64_t> picks = reservoir_picks(n, run.window_frames, run.reservoir_frames);
+    Window whole;
+    whole.first = 0;
+    whole.last = n - 1;
+    whole.size = run.window_frames;
+    enqueue_window(self,
+                   make_window_job(self, whole, picks, priv->stream_start, priv->stream_end,
+                                   GST_CLOCK_TIME_NONE),
+                   true);
+  }
+  drain(self);
+}
+
+// A new segment or stream restarts windows. Answers still due for the old one go out first (not
+// live: the last partial window or the whole-stream answer); live, pending windows are dropped
+// instead of delaying the stream.
+void restart_windows(GstSlowfastMllm* self, bool answer_the_rest) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  if (priv->window.count() > 0) {
+    if (priv->live) {
+      discard_queued_work(priv);
+    } else if (answer_the_rest) {
+      finish_stream(self);
+    } else {
+      drain(self);
+    }
+    // Frame indices restart: the worker's cached features of this stream are stale.
+    priv->epoch++;
+  }
+}
+
+// The stream ends without EOS (a new one starts): the text stream then covers every frame of it
+// (a GAP after the last answer), and the next segment always restarts windows and is sent on
+// text_src.
+
+}  // namespace gstslowfast
