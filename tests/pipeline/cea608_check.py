@@ -4,7 +4,10 @@ the decoded rows in order, and the cue that first shows it starts within TOLERAN
 answer's PTS. Answers stamped less than TAIL before the end of the video are reported but not
 required: no frames remain to carry them (and ffmpeg shows a roll-up row only at the next CR).
 
-  cea608_check.py ANSWERS.tsv DECODED.srt VIDEO_END_SECONDS
+  cea608_check.py ANSWERS.tsv DECODED.srt VIDEO_END_SECONDS [pop-on]
+
+With pop-on every cue is a caption of its own; otherwise (roll-up) a cue repeats the rows of the
+previous one above its new row, and only the new rows count.
 
 ANSWERS.tsv: one answer a line, "PTS_NANOSECONDS<TAB>TEXT"."""
 import re
@@ -37,14 +40,13 @@ def parse_srt(path):
     return cues
 
 
-def decoded_words(cues):
-    """The rows as they appeared, each once: a roll-up cue repeats the rows of the previous one
-    above its new row."""
+def decoded_words(cues, pop_on):
+    """The rows as they appeared, each once."""
     out = []
     previous = []
     for start, rows in cues:
         overlap = 0
-        for k in range(min(len(previous), len(rows)), 0, -1):
+        for k in range(0 if pop_on else min(len(previous), len(rows)), 0, -1):
             if previous[-k:] == rows[:k]:
                 overlap = k
                 break
@@ -61,7 +63,7 @@ def main():
         answers.append((int(pts) / 1e9, text))
     cues = parse_srt(sys.argv[2])
     video_end = float(sys.argv[3])
-    stream = decoded_words(cues)
+    stream = decoded_words(cues, len(sys.argv) > 4 and sys.argv[4] == "pop-on")
     print(f"{len(answers)} answers, {len(cues)} decoded cues, {len(stream)} decoded words")
     position = 0
     failures = 0

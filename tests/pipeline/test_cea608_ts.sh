@@ -63,5 +63,5 @@ for line in open(sys.argv[1], encoding="utf-8"):
 PY
 decode "$work/b/captions.ts" "$work/b.srt"
 cat "$work/b.srt"
-python3 "$here/cea608_check.py" "$work/b.tsv" "$work/b.srt" "$video_end"
+python3 "$here/cea608_check.py" "$work/b.tsv" "$work/b.srt" "$video_end" pop-on
 echo "ok"
