@@ -30,6 +30,8 @@ packages=(
   libjson-glib-dev
   # gst-discoverer-1.0: the broadcast script and tests inspect the files they make
   gstreamer1.0-plugins-base-apps
+  # test only: ffmpeg's CEA-608 decoder reads back texttocea608's closed captions (cea608_ts)
+  ffmpeg
 )
 
 install_missing() {

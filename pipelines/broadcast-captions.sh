@@ -4,6 +4,9 @@
 #   captions.srt    SubRip sidecar (srtenc)
 #   captions.vtt    WebVTT sidecar (webvttenc)
 #   subtitled.mkv   the video with the captions as a subtitle track (matroskamux, S_TEXT/UTF8)
+#   captions.ts     with --closed-captions: MPEG-TS, H.264 at 29.97 fps carrying the answers as
+#                   CEA-608 closed captions (CC1) in ATSC A/53 SEI (texttocea608, ccconverter,
+#                   cccombiner, x264enc, mpegtsmux)
 # and every answer is printed as a JSON line on stdout. One pipeline, one model, one decode: the
 # text stream is teed to all four outputs. docs/pipelines.md explains it.
 set -euo pipefail
@@ -21,6 +24,9 @@ Source:
                          otherwise Ctrl-C stops cleanly (EOS: every file is completed)
 Output:
   --out DIR              where the four files go (default ./broadcast-out)
+  --closed-captions      also write captions.ts: MPEG-TS with H.264 (29.97 fps) carrying the
+                         answers as CEA-608 CC1 closed captions in A/53 SEI, for broadcast
+  --cc-mode MODE         closed-caption style: roll-up2 (default), roll-up3, roll-up4, pop-on
 $common_usage
 EOF
 }
@@ -30,6 +36,8 @@ live=false
 source_desc=
 duration=20
 out=./broadcast-out
+closed_captions=false
+cc_mode=roll-up2
 prompt="Please describe this video in detail."
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,6 +46,8 @@ while [ $# -gt 0 ]; do
     --source) source_desc=${2:?}; shift 2 ;;
     --duration) duration=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
+    --closed-captions) closed_captions=true; shift ;;
+    --cc-mode) cc_mode=${2:?}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) parse_common_option "$@" || die "unknown option $1 (--help)"; shift "$shift_by" ;;
   esac
@@ -87,13 +97,27 @@ pipeline=(
   text. ! "${q[@]}" ! subtitled.subtitle_0
   matroskamux name=subtitled ! filesink "location=$out/subtitled.mkv"
 )
+if $closed_captions; then
+  # ATSC: 29.97 fps video, one CEA-608 byte pair a frame (texttocea608's default rate), turned
+  # into 708 cc_data by ccconverter; cccombiner attaches it to the frames as caption meta, which
+  # x264enc writes as A/53 SEI.
+  pipeline+=(
+    video. ! "${q[@]}" ! videorate ! videoconvert ! "${i420[@]}",framerate=30000/1001 ! cc.sink
+    text. ! "${q[@]}" ! texttocea608 "mode=$cc_mode" ! ccconverter !
+      closedcaption/x-cea-708,format=cc_data ! cc.caption
+    cccombiner name=cc ! "${encode[@]}" ! h264parse ! mpegtsmux name=ts !
+      filesink "location=$out/captions.ts"
+  )
+fi
 if $audio; then
   pipeline+=(
     dec. ! audio/x-raw ! "${q[@]}" ! audioconvert ! audioresample ! avenc_aac ! tee name=audio
     audio. ! "${q[@]}" ! aacparse ! burned.
     audio. ! "${q[@]}" ! aacparse ! subtitled.audio_0
   )
+  if $closed_captions; then pipeline+=(audio. ! "${q[@]}" ! aacparse ! ts.); fi
 fi
 
 "$launcher" "${pipeline[@]}"
-echo "$(basename "$0"): wrote $out/burned.mp4, captions.srt, captions.vtt, subtitled.mkv" >&2
+echo "$(basename "$0"): wrote $out/burned.mp4, captions.srt, captions.vtt, subtitled.mkv$(
+  $closed_captions && echo ", captions.ts")" >&2

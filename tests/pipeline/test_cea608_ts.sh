@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Broadcast closed captions checked by an independent decoder: slowfastmllm (demo model) answers go
+# through texttocea608 ! ccconverter ! cccombiner ! x264enc ! mpegtsmux; ffmpeg's CEA-608 decoder
+# (lavfi movie=...[out0+subcc]) reads the CC1 captions back from the A/53 SEI of the MPEG-TS, and
+# cea608_check.py requires every answer's text, in order, within 1 s of its PTS.
+#   A. the gst-launch-1.0 line of docs/pipelines.md, as a user types it (roll-up2, the default);
+#   B. pipelines/broadcast-captions.sh --closed-captions on a file, in pop-on mode.
+#   test_cea608_ts.sh BUILD_DIR
+set -euo pipefail
+build=${1:?usage: test_cea608_ts.sh BUILD_DIR}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=${SLOWFAST_SOURCE_ROOT:-$(cd "$here/../.." && pwd)}
+if ! command -v ffmpeg >/dev/null 2>&1; then
+  echo "SKIP: ffmpeg is missing (apt-get install ffmpeg; setup.sh installs it)"; exit 77
+fi
+model=${SLOWFAST_TEST_MODEL:-$root/model/demo}
+[ -d "$model" ] || { echo "no model at $model"; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# 12 s at 29.97 fps; windows of 16 frames sampled at 4 fps, an answer every 2 s from 4 s on.
+frames=360
+video_end=$(python3 -c "print($frames * 1001 / 30000)")
+decode() {  # TS SRT: ffmpeg's own CEA-608 decoder on the caption side data of the H.264 frames
+  ffmpeg -nostdin -loglevel error -y -f lavfi -i "movie=$1[out0+subcc]" -map 0:1 "$2"
+}
+
+echo "== A: gst-launch-1.0, roll-up2"
+q="queue max-size-time=0 max-size-buffers=0 max-size-bytes=0"
+gst-launch-1.0 -m -e videotestsrc pattern=ball num-buffers=$frames ! \
+  video/x-raw,width=320,height=240,framerate=30000/1001 ! \
+  slowfastmllm name=m model-location="$model" temperature=0 window-frames=16 hop-frames=8 \
+    sample-fps=4 max-new-tokens=24 ! $q ! cc.sink \
+  m.text_src ! $q ! texttocea608 ! ccconverter ! closedcaption/x-cea-708,format=cc_data ! cc.caption \
+  cccombiner name=cc ! videoconvert ! x264enc speed-preset=ultrafast ! h264parse ! mpegtsmux ! \
+  filesink location="$work/a.ts" > "$work/a.log" 2>&1 || { cat "$work/a.log"; exit 1; }
+# The slowfast-answer messages gst-launch -m prints: text and window-end (= the text's PTS).
+python3 - "$work/a.log" > "$work/a.tsv" <<'PY'
+import re, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    m = re.search(r'slowfast-answer, text=\(string\)"((?:[^"\\]|\\.)*)".*?window-end=\(guint64\)(\d+)', line)
+    if m:
+        print(m.group(2) + "\t" + re.sub(r"\\(.)", r"\1", m.group(1)))
+PY
+decode "$work/a.ts" "$work/a.srt"
+cat "$work/a.srt"
+python3 "$here/cea608_check.py" "$work/a.tsv" "$work/a.srt" "$video_end"
+
+echo "== B: broadcast-captions.sh --closed-captions --cc-mode pop-on"
+gst-launch-1.0 -q videotestsrc pattern=ball num-buffers=$frames ! \
+  video/x-raw,width=320,height=240,framerate=30000/1001 ! x264enc speed-preset=ultrafast ! \
+  mp4mux ! filesink location="$work/clip.mp4"
+BUILD_DIR=$build "$root/pipelines/broadcast-captions.sh" --input "$work/clip.mp4" \
+  --out "$work/b" --model "$model" --window-frames 16 --hop-frames 8 --sample-fps 4 \
+  --max-new-tokens 24 --set temperature=0 --closed-captions --cc-mode pop-on \
+  > "$work/b.jsonl" 2> "$work/b.log" || { cat "$work/b.log"; exit 1; }
+python3 - "$work/b.jsonl" > "$work/b.tsv" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    event = json.loads(line)
+    if event.get("type") == "slowfast-answer":
+        print(f"{event['window-end']}\t{event['text']}")
+PY
+decode "$work/b/captions.ts" "$work/b.srt"
+cat "$work/b.srt"
+python3 "$here/cea608_check.py" "$work/b.tsv" "$work/b.srt" "$video_end" pop-on
+echo "ok"
