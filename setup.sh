@@ -30,6 +30,8 @@ packages=(
   libjson-glib-dev
   # gst-discoverer-1.0: the broadcast script and tests inspect the files they make
   gstreamer1.0-plugins-base-apps
+  # the answer meta read from Python (tests/pipeline/test_meta_python.py)
+  python3-gi gir1.2-gstreamer-1.0
 )
 
 install_missing() {
@@ -68,12 +70,20 @@ install_tokenizer_reference() {
   fi
 }
 
+# Builds the given targets (all when none): the demo needs only the plugin, slowfast-launch and
+# slowfast-demo, not the test suites and benchmarks.
 configure_and_build() {
   if [ ! -f "$build/build.ninja" ]; then
     # shellcheck disable=SC2086
     meson setup "$build" "$here" ${MESON_ARGS:-}
   fi
-  meson compile -C "$build"
+  if [ -z "$(ninja -C "$build" -n "$@" 2>/dev/null | grep -E '^\[[0-9]+/[0-9]+\]' | head -1)" ]; then
+    echo "setup: the build in $build is up to date"
+    return
+  fi
+  echo "setup: compiling ${*:-everything} in $build; on a fresh 2-core machine this takes about" \
+    "${SETUP_MINUTES_HINT:-25} minutes (libtorch's headers are heavy), later runs only what changed"
+  meson compile -C "$build" "$@"
 }
 
 # Prints "N passed, N failed[, N skipped]" from meson's machine-readable log and fails when
@@ -112,7 +122,10 @@ command=${1:-build}
 shift || true
 install_missing
 install_tokenizer_reference
-configure_and_build
+case "$command" in
+  demo) SETUP_MINUTES_HINT=15 configure_and_build gstslowfast slowfast-launch slowfast-demo ;;
+  *) configure_and_build ;;
+esac
 case "$command" in
   build) ;;
   test) run_tests "$@" ;;
