@@ -32,6 +32,8 @@ packages=(
   gstreamer1.0-plugins-base-apps
   # test only: ffmpeg's CEA-608 decoder reads back texttocea608's closed captions (cea608_ts)
   ffmpeg
+  # the answer meta read from Python (tests/pipeline/test_meta_python.py)
+  python3-gi gir1.2-gstreamer-1.0
 )
 
 install_missing() {
@@ -70,12 +72,20 @@ install_tokenizer_reference() {
   fi
 }
 
+# Builds the given targets (all when none): the demo needs only the plugin, slowfast-launch and
+# slowfast-demo, not the test suites and benchmarks.
 configure_and_build() {
   if [ ! -f "$build/build.ninja" ]; then
     # shellcheck disable=SC2086
     meson setup "$build" "$here" ${MESON_ARGS:-}
   fi
-  meson compile -C "$build"
+  if [ -z "$(ninja -C "$build" -n "$@" 2>/dev/null | grep -E '^\[[0-9]+/[0-9]+\]' | head -1)" ]; then
+    echo "setup: the build in $build is up to date"
+    return
+  fi
+  echo "setup: compiling ${*:-everything} in $build; on a fresh 2-core machine this takes about" \
+    "${SETUP_MINUTES_HINT:-25} minutes (libtorch's headers are heavy), later runs only what changed"
+  meson compile -C "$build" "$@"
 }
 
 # Prints "N passed, N failed[, N skipped]" from meson's machine-readable log and fails when
@@ -114,7 +124,10 @@ command=${1:-build}
 shift || true
 install_missing
 install_tokenizer_reference
-configure_and_build
+case "$command" in
+  demo) SETUP_MINUTES_HINT=15 configure_and_build gstslowfast slowfast-launch slowfast-demo ;;
+  *) configure_and_build ;;
+esac
 case "$command" in
   build) ;;
   test) run_tests "$@" ;;

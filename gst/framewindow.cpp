@@ -46,10 +46,20 @@ std::vector<uint64_t> Window::indices() const {
   return out;
 }
 
-SlidingWindow::SlidingWindow(uint32_t window_frames, uint32_t hop_frames)
+SlidingWindow::SlidingWindow(uint32_t window_frames, uint32_t hop_frames,
+                             uint32_t first_answer_frames)
     : window_frames_(std::max<uint32_t>(window_frames, 1)),
       hop_frames_(std::max<uint32_t>(hop_frames, 1)),
+      first_answer_frames_(first_answer_frames < window_frames_ ? first_answer_frames : 0),
       next_due_(window_frames_) {}
+
+uint64_t SlidingWindow::next_due() const {
+  if (first_answer_frames_ > 0 && count_ < window_frames_) {
+    const uint64_t early = (count_ / first_answer_frames_ + 1) * first_answer_frames_;
+    if (early < window_frames_) return early;
+  }
+  return next_due_;
+}
 
 void SlidingWindow::reset() {
   count_ = 0;
@@ -67,6 +77,10 @@ Window SlidingWindow::window_ending_at(uint64_t last) const {
 
 std::optional<Window> SlidingWindow::push() {
   ++count_;
+  if (first_answer_frames_ > 0 && count_ < window_frames_ && count_ % first_answer_frames_ == 0) {
+    answered_ = count_ - 1;
+    return window_ending_at(count_ - 1);
+  }
   if (count_ != next_due_) return std::nullopt;
   next_due_ = count_ + hop_frames_;
   answered_ = count_ - 1;

@@ -58,11 +58,14 @@ struct Window {
   std::vector<uint64_t> indices() const;
 };
 
-// Sliding windows over the sampled frames: the first window is due when `window_frames` frames
-// have been sampled, then one every `hop_frames` further frames.
+// Sliding windows over the sampled frames: the first full window is due when `window_frames`
+// frames have been sampled, then one every `hop_frames` further frames. With
+// `first_answer_frames` n > 0, early windows come before it, every n frames (n, 2n, ... while
+// fewer than window_frames are sampled), over the frames so far, so a stream is not silent for a
+// whole window.
 class SlidingWindow {
  public:
-  SlidingWindow(uint32_t window_frames, uint32_t hop_frames);
+  SlidingWindow(uint32_t window_frames, uint32_t hop_frames, uint32_t first_answer_frames = 0);
 
   void reset();
   // Records the next sampled frame (index count()-1 afterwards); returns the window due now.
@@ -72,6 +75,8 @@ class SlidingWindow {
   std::optional<Window> finish();
 
   uint64_t count() const { return count_; }
+  // The count at which the next window is due.
+  uint64_t next_due() const;
   uint32_t window_frames() const { return window_frames_; }
   uint32_t hop_frames() const { return hop_frames_; }
 
@@ -80,6 +85,7 @@ class SlidingWindow {
 
   uint32_t window_frames_;
   uint32_t hop_frames_;
+  uint32_t first_answer_frames_;
   uint64_t count_ = 0;
   uint64_t next_due_;                 // count at which the next window is due
   std::optional<uint64_t> answered_;  // last frame of the newest window handed out

@@ -71,3 +71,25 @@ GstSlowfastMeta* gst_buffer_add_slowfast_meta(GstBuffer* buffer, const gchar* te
   meta->model_id = g_strdup(model_id);
   return meta;
 }
+
+void gst_slowfast_answer_meta_register(void) {
+  static gsize registered = 0;
+  static const gchar* tags[] = {NULL};
+
+  if (g_once_init_enter(&registered)) {
+    /* No transform function: the default copies the structure with the buffer. */
+    gst_meta_register_custom(GST_SLOWFAST_ANSWER_META_NAME, tags, NULL, NULL, NULL);
+    g_once_init_leave(&registered, 1);
+  }
+}
+
+void gst_buffer_add_slowfast_answer(GstBuffer* buffer, const gchar* text,
+                                    GstClockTime window_start, GstClockTime window_end,
+                                    const gchar* model_id) {
+  gst_buffer_add_slowfast_meta(buffer, text, window_start, window_end, model_id);
+  GstCustomMeta* custom = gst_buffer_add_custom_meta(buffer, GST_SLOWFAST_ANSWER_META_NAME);
+  if (custom == NULL) return;
+  gst_structure_set(gst_custom_meta_get_structure(custom), "text", G_TYPE_STRING, text,
+                    "window-start", G_TYPE_UINT64, window_start, "window-end", G_TYPE_UINT64,
+                    window_end, "model-id", G_TYPE_STRING, model_id, NULL);
+}

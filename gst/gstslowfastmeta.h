@@ -10,7 +10,16 @@
  *         GST_TIME_ARGS (meta->window_start), GST_TIME_ARGS (meta->window_end));
  *
  * A buffer may carry several (two answers ready at once); iterate with
- * gst_buffer_iterate_meta_filtered (buffer, &state, gst_slowfast_meta_api_get_type ()). */
+ * gst_buffer_iterate_meta_filtered (buffer, &state, gst_slowfast_meta_api_get_type ()).
+ *
+ * Every answer is also attached as a custom meta named GST_SLOWFAST_ANSWER_META_NAME whose
+ * GstStructure holds the same fields ("text", "window-start", "window-end", "model-id"), so any
+ * language binding reads it, e.g. in Python:
+ *
+ *   meta = buffer.get_custom_meta("SlowfastAnswerMeta")
+ *   if meta:
+ *       print(meta.get_structure().get_string("text"))
+ */
 #pragma once
 
 #include <gst/gst.h>
@@ -18,6 +27,8 @@
 G_BEGIN_DECLS
 
 #define GST_SLOWFAST_META_API_NAME "GstSlowfastMetaAPI"
+/* The custom meta (gst_buffer_get_custom_meta) carrying the answer as a GstStructure. */
+#define GST_SLOWFAST_ANSWER_META_NAME "SlowfastAnswerMeta"
 
 typedef struct _GstSlowfastMeta GstSlowfastMeta;
 

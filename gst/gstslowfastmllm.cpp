@@ -52,6 +52,7 @@ enum {
   PROP_WINDOW_FRAMES,
   PROP_SAMPLE_FPS,
   PROP_HOP_FRAMES,
+  PROP_FIRST_ANSWER_FRAMES,
   PROP_MODE,
   PROP_MAX_NEW_TOKENS,
   PROP_TEMPERATURE,
@@ -77,6 +78,7 @@ enum {
   PROP_LAST_LATENCY,
   PROP_MEAN_LATENCY,
   PROP_TOKENS_PER_SECOND,
+  PROP_STATS,
 };
 
 #define gst_slowfast_mllm_parent_class parent_class
@@ -86,6 +88,14 @@ GST_ELEMENT_REGISTER_DEFINE(slowfastmllm, "slowfastmllm", GST_RANK_NONE, GST_TYP
 static void gst_slowfast_mllm_finalize(GObject* object);
 static void gst_slowfast_mllm_set_property(GObject* object, guint prop_id, const GValue* value,
                                            GParamSpec* pspec);
+static GstClockTime mean_latency(const Stats& stats) {
+  return stats.answered ? (GstClockTime)(stats.latency_sum / stats.answered * GST_SECOND) : 0;
+}
+
+static gdouble tokens_per_second(const Stats& stats) {
+  return stats.generation_seconds > 0 ? stats.generated_tokens / stats.generation_seconds : 0.0;
+}
+
 static void gst_slowfast_mllm_get_property(GObject* object, guint prop_id, GValue* value,
                                            GParamSpec* pspec);
 static GstStateChangeReturn gst_slowfast_mllm_change_state(GstElement* element,
@@ -157,8 +167,8 @@ static GstFlowReturn gst_slowfast_mllm_chain(GstPad* pad, GstObject* parent, Gst
       const std::string model_id = priv->model ? priv->model->info().id : std::string();
       buf = gst_buffer_make_writable(buf);  // shares the memory: no pixel copy
       for (const ReadyAnswer& answer : answers) {
-        gst_buffer_add_slowfast_meta(buf, answer.text.c_str(), answer.start, answer.end,
-                                     model_id.c_str());
+        gst_buffer_add_slowfast_answer(buf, answer.text.c_str(), answer.start, answer.end,
+                                       model_id.c_str());
       }
     }
     // The sparse text stream follows the video (GAP events) so overlays and muxers never wait
@@ -371,7 +381,12 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
   const Settings settings = settings_snapshot(self);
 
   if (settings.model_location.empty()) {
-    GST_WARNING_OBJECT(self, "no model-location: video passes through, no answers");
+    // Said where the user sees it (gst-launch prints element warnings): a forgotten model is
+    // the most common reason for empty captions.
+    GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
+                        ("No model-location set: the video passes through and nothing is answered"),
+                        ("set the model-location property to a checkpoint directory, e.g. the "
+                         "built-in demo model model/demo"));
     priv->session.reset();
     priv->model.reset();
     return TRUE;
@@ -399,6 +414,12 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
     options.model_dir = location;
     options.device = settings.device;
     options.dtype = settings.dtype;
+    // A full-scale load takes long enough that an application wants to show how far it is.
+    options.on_progress = [&](double fraction, const std::string& stage) {
+      post_progress(self, GST_PROGRESS_TYPE_CONTINUE, "model-load",
+                    "Loading model '" + location + "': " + stage + " " +
+                        std::to_string(static_cast<int>(fraction * 100 + 0.5)) + "%");
+    };
     SharedModel shared = acquire_model(options, [&] {
       post_progress(self, GST_PROGRESS_TYPE_START, "model-load",
                     "Loading model '" + location + "'");
@@ -441,6 +462,10 @@ static void start_threads(GstSlowfastMllm* self) {
 
   priv->run = settings;
   priv->run.reservoir_frames = std::max(settings.reservoir_frames, settings.window_frames);
+  // An alert rests on full windows: a yes/no about a few seconds would raise and clear early.
+  if (settings.alert_raise_after > 0 || settings.mode != GST_SLOWFAST_MODE_SLIDING) {
+    priv->run.first_answer_frames = 0;
+  }
   reset_stream_state(self);
   priv->have_segment = false;
   priv->stream_id.clear();
@@ -550,6 +575,9 @@ static void gst_slowfast_mllm_set_property(GObject* object, guint prop_id, const
     case PROP_HOP_FRAMES:
       s.hop_frames = g_value_get_uint(value);
       break;
+    case PROP_FIRST_ANSWER_FRAMES:
+      s.first_answer_frames = g_value_get_uint(value);
+      break;
     case PROP_MODE:
       s.mode = (GstSlowfastMode)g_value_get_enum(value);
       break;
@@ -584,7 +612,7 @@ static void gst_slowfast_mllm_set_property(GObject* object, guint prop_id, const
       s.leaky = (GstSlowfastLeaky)g_value_get_enum(value);
       break;
     case PROP_LATENCY:
-      s.latency = g_value_get_int64(value);
+      s.latency = g_value_get_uint64(value);
       break;
     case PROP_STREAM_TOKENS:
       s.stream_tokens = g_value_get_boolean(value);
@@ -646,6 +674,9 @@ static void gst_slowfast_mllm_get_property(GObject* object, guint prop_id, GValu
     case PROP_HOP_FRAMES:
       g_value_set_uint(value, s.hop_frames);
       break;
+    case PROP_FIRST_ANSWER_FRAMES:
+      g_value_set_uint(value, s.first_answer_frames);
+      break;
     case PROP_MODE:
       g_value_set_enum(value, s.mode);
       break;
@@ -680,7 +711,7 @@ static void gst_slowfast_mllm_get_property(GObject* object, guint prop_id, GValu
       g_value_set_enum(value, s.leaky);
       break;
     case PROP_LATENCY:
-      g_value_set_int64(value, s.latency);
+      g_value_set_uint64(value, s.latency);
       break;
     case PROP_STREAM_TOKENS:
       g_value_set_boolean(value, s.stream_tokens);
@@ -717,14 +748,19 @@ static void gst_slowfast_mllm_get_property(GObject* object, guint prop_id, GValu
       g_value_set_uint64(value, stats.last_latency);
       break;
     case PROP_MEAN_LATENCY:
-      g_value_set_uint64(value, stats.answered
-                                    ? (guint64)(stats.latency_sum / stats.answered * GST_SECOND)
-                                    : GST_CLOCK_TIME_NONE);
+      g_value_set_uint64(value, mean_latency(stats));
       break;
     case PROP_TOKENS_PER_SECOND:
-      g_value_set_double(value, stats.generation_seconds > 0
-                                    ? stats.generated_tokens / stats.generation_seconds
-                                    : 0.0);
+      g_value_set_double(value, tokens_per_second(stats));
+      break;
+    case PROP_STATS:
+      g_value_take_boxed(
+          value, gst_structure_new("slowfast-stats", "windows-answered", G_TYPE_UINT64,
+                                   stats.answered, "windows-dropped", G_TYPE_UINT64, stats.dropped,
+                                   "last-latency", G_TYPE_UINT64, stats.last_latency,
+                                   "mean-latency", G_TYPE_UINT64, mean_latency(stats),
+                                   "tokens-per-second", G_TYPE_DOUBLE, tokens_per_second(stats),
+                                   "alert-raised", G_TYPE_BOOLEAN, priv->alert.raised(), nullptr));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -804,6 +840,13 @@ static void gst_slowfast_mllm_class_init(GstSlowfastMllmClass* klass) {
                         "Sampled frames between two answers (sliding mode)", 1, 1024,
                         kDefaultHopFrames, ready));
   g_object_class_install_property(
+      gobject_class, PROP_FIRST_ANSWER_FRAMES,
+      g_param_spec_uint("first-answer-frames", "First answer frames",
+                        "Early answers before the first full window: one every this many sampled "
+                        "frames, about the frames so far (0 = none; sliding mode, not in alert "
+                        "mode, where an alert rests on full windows)",
+                        0, 1024, kDefaultFirstAnswerFrames, ready));
+  g_object_class_install_property(
       gobject_class, PROP_MODE,
       g_param_spec_enum("mode", "Mode",
                         "Sliding windows, or one answer about the whole "
@@ -855,10 +898,10 @@ static void gst_slowfast_mllm_class_init(GstSlowfastMllmClass* klass) {
                         GST_TYPE_SLOWFAST_LEAKY, kDefaultLeaky, playing));
   g_object_class_install_property(
       gobject_class, PROP_LATENCY,
-      g_param_spec_int64("latency", "Latency",
-                         "Latency in ns that text_src adds in live pipelines (-1 = one hop: "
-                         "hop-frames / sample-fps)",
-                         -1, G_MAXINT64, kDefaultLatency, playing));
+      g_param_spec_uint64("latency", "Latency",
+                          "Latency in ns that text_src adds in live pipelines "
+                          "(GST_CLOCK_TIME_NONE = one hop: hop-frames / sample-fps)",
+                          0, G_MAXUINT64, kDefaultLatency, playing));
   g_object_class_install_property(
       gobject_class, PROP_STREAM_TOKENS,
       g_param_spec_boolean(
@@ -918,24 +961,33 @@ static void gst_slowfast_mllm_class_init(GstSlowfastMllmClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_LAST_LATENCY,
       g_param_spec_uint64("last-latency", "Last latency",
-                          "Time in ns from a window's last frame to its answer, last window", 0,
-                          G_MAXUINT64, GST_CLOCK_TIME_NONE, ro));
+                          "Time in ns from a window's last frame to its answer, last window (0 "
+                          "before the first answer)",
+                          0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       gobject_class, PROP_MEAN_LATENCY,
       g_param_spec_uint64("mean-latency", "Mean latency",
-                          "Time in ns from a window's last frame to its answer, mean", 0,
-                          G_MAXUINT64, GST_CLOCK_TIME_NONE, ro));
+                          "Time in ns from a window's last frame to its answer, mean (0 before "
+                          "the first answer)",
+                          0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       gobject_class, PROP_TOKENS_PER_SECOND,
       g_param_spec_double("tokens-per-second", "Tokens per second",
                           "Generated tokens per second of generation (prefill and decode)", 0,
                           G_MAXDOUBLE, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics",
+                         "All statistics at once, read atomically: a slowfast-stats structure "
+                         "with windows-answered, windows-dropped, last-latency, mean-latency, "
+                         "tokens-per-second and alert-raised",
+                         GST_TYPE_STRUCTURE, ro));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_add_static_pad_template(element_class, &text_src_template);
   gst_element_class_set_static_metadata(
-      element_class, "Slow-Fast video MLLM", "Filter/Analyzer/Video/Text",
+      element_class, "Slow-Fast video MLLM", "Filter/Analyzer/Video",
       "Answers a prompt about a sliding window of video frames with the Slow-Fast video LLM",
       "gst-slowfast developers");
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_slowfast_mllm_change_state);

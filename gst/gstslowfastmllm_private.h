@@ -44,10 +44,11 @@ namespace gstslowfast {
 inline constexpr guint kDefaultWindowFrames = 64;
 inline constexpr gdouble kDefaultSampleFps = 4.0;
 inline constexpr guint kDefaultHopFrames = 16;
+inline constexpr guint kDefaultFirstAnswerFrames = 16;
 inline constexpr GstSlowfastMode kDefaultMode = GST_SLOWFAST_MODE_SLIDING;
 inline constexpr guint kDefaultMaxPendingWindows = 1;
 inline constexpr GstSlowfastLeaky kDefaultLeaky = GST_SLOWFAST_LEAKY_AUTO;
-inline constexpr gint64 kDefaultLatency = -1;
+inline constexpr GstClockTime kDefaultLatency = GST_CLOCK_TIME_NONE;  // one hop
 inline constexpr bool kDefaultStreamTokens = false;
 inline constexpr bool kDefaultFeatureCache = true;
 inline constexpr guint kDefaultReservoirFrames = 256;
@@ -71,13 +72,14 @@ struct Settings {
   guint window_frames = kDefaultWindowFrames;
   gdouble sample_fps = kDefaultSampleFps;
   guint hop_frames = kDefaultHopFrames;
+  guint first_answer_frames = kDefaultFirstAnswerFrames;
   GstSlowfastMode mode = kDefaultMode;
   slowfast::GenerationParams generation;
   slowfast::Device device = slowfast::LoadOptions().device;
   slowfast::DType dtype = slowfast::LoadOptions().dtype;
   guint max_pending_windows = kDefaultMaxPendingWindows;
   GstSlowfastLeaky leaky = kDefaultLeaky;
-  gint64 latency = kDefaultLatency;
+  GstClockTime latency = kDefaultLatency;
   bool stream_tokens = kDefaultStreamTokens;
   bool feature_cache = kDefaultFeatureCache;
   guint reservoir_frames = kDefaultReservoirFrames;
@@ -89,7 +91,7 @@ struct Settings {
 struct Stats {
   guint64 answered = 0;
   guint64 dropped = 0;
-  GstClockTime last_latency = GST_CLOCK_TIME_NONE;
+  GstClockTime last_latency = 0;  // 0 before the first answer
   double latency_sum = 0;  // seconds
   double generated_tokens = 0;
   double generation_seconds = 0;
@@ -120,7 +122,10 @@ struct WindowJob {
   bool stream_tokens = false;
   std::chrono::steady_clock::time_point due;
   GstClockTime stream_time = GST_CLOCK_TIME_NONE;  // of `end`, in the video's segment
-  gint64 wall_clock = 0;  // real time (µs since the epoch) when the window became due
+  // Real time (µs since the Unix epoch) of the window's end: its last frame's capture time, or
+  // when that frame arrived; wall_clock_source says which ("ntp", "unix" or "arrival").
+  gint64 wall_clock = 0;
+  const char* wall_clock_source = "arrival";
   std::string source_id;
 };
 using WindowPtr = std::shared_ptr<WindowJob>;
@@ -197,6 +202,9 @@ struct GstSlowfastMllmPrivate {
   bool live_known = false;
   bool live = false;
   bool text_ended = false;  // EOS was sent on text_src
+  // The newest sampled frame's capture time (GstReferenceTimestampMeta), source null without.
+  gint64 capture_us = 0;
+  const char* capture_source = nullptr;
   // whole-stream: the newest sampled frame when it was not sent, its time and the first one's
   gstslowfast::BufferPtr tail;
   GstVideoInfo tail_info;

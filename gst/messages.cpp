@@ -30,7 +30,8 @@ void post_answer(GstSlowfastMllm* self, const WindowJob& job, const std::string&
       gst_structure_new(
           "slowfast-answer", "text", G_TYPE_STRING, text.c_str(), "window-start", G_TYPE_UINT64,
           job.start, "window-end", G_TYPE_UINT64, job.end, "stream-time", G_TYPE_UINT64,
-          job.stream_time, "wall-clock", G_TYPE_STRING, wall_clock.c_str(), "source-id",
+          job.stream_time, "wall-clock", G_TYPE_STRING, wall_clock.c_str(), "wall-clock-source",
+          G_TYPE_STRING, job.wall_clock_source, "source-id",
           G_TYPE_STRING, job.source_id.c_str(), "latency", G_TYPE_UINT64,
           static_cast<guint64>(figures.latency_seconds * GST_SECOND), "tokens", G_TYPE_UINT,
           figures.tokens, "prompt", G_TYPE_STRING, job.prompt.c_str(), "frames", G_TYPE_UINT,
@@ -47,7 +48,8 @@ void post_alert(GstSlowfastMllm* self, const WindowJob& job, const char* state,
                               "state", G_TYPE_STRING, state, "text", G_TYPE_STRING, text.c_str(),
                               "window-start", G_TYPE_UINT64, job.start, "window-end", G_TYPE_UINT64,
                               job.end, "stream-time", G_TYPE_UINT64, job.stream_time, "wall-clock",
-                              G_TYPE_STRING, wall_clock.c_str(), "consecutive", G_TYPE_UINT,
+                              G_TYPE_STRING, wall_clock.c_str(), "wall-clock-source",
+                              G_TYPE_STRING, job.wall_clock_source, "consecutive", G_TYPE_UINT,
                               consecutive, "prompt", G_TYPE_STRING, job.prompt.c_str(), nullptr));
 }
 

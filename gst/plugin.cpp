@@ -9,6 +9,7 @@ static gboolean plugin_init(GstPlugin* plugin) {
   /* The meta's API type exists as soon as the plugin is loaded, so applications can look it up
    * by name (gstslowfastmeta.h) before the first buffer carries one. */
   gst_slowfast_meta_api_register();
+  gst_slowfast_answer_meta_register();
   return GST_ELEMENT_REGISTER(slowfastmllm, plugin) && GST_ELEMENT_REGISTER(texttocea608, plugin);
 }
 

@@ -150,9 +150,9 @@ void text_src_setup(GstSlowfastMllm* self) {
 // model has to answer a window before the next is due.
 GstClockTime text_latency(GstSlowfastMllm* self) {
   GST_OBJECT_LOCK(self);
-  const gint64 latency = self->priv->settings.latency;
+  const GstClockTime latency = self->priv->settings.latency;
   GST_OBJECT_UNLOCK(self);
-  if (latency >= 0) return static_cast<GstClockTime>(latency);
+  if (GST_CLOCK_TIME_IS_VALID(latency)) return latency;
   const GstClockTime hop = nominal_hop_duration(self);
   return GST_CLOCK_TIME_IS_VALID(hop) ? hop : 0;
 }

@@ -56,7 +56,14 @@ WindowPtr make_window_job(GstSlowfastMllm* self, const Window& window,
   job->generation = settings.generation;
   job->stream_tokens = settings.stream_tokens;
   job->due = slowfast::Clock::now();
-  job->wall_clock = g_get_real_time();
+  // The capture time of the newest sampled frame when the source gave one, else the arrival time
+  // of the window's last frame, which is now.
+  job->wall_clock = self->priv->capture_us;
+  job->wall_clock_source = self->priv->capture_source;
+  if (job->wall_clock_source == nullptr) {
+    job->wall_clock = g_get_real_time();
+    job->wall_clock_source = "arrival";
+  }
   if (self->priv->have_segment && GST_CLOCK_TIME_IS_VALID(end)) {
     job->stream_time = gst_segment_to_stream_time(&self->priv->segment, GST_FORMAT_TIME, end);
   }
@@ -86,22 +93,26 @@ void enqueue_frame(GstSlowfastMllm* self, GstBuffer* buffer, const GstVideoInfo*
 
 }  // namespace
 
-// Time from one answer to the next: hop-frames sampling intervals.
-GstClockTime nominal_hop_duration(GstSlowfastMllm* self) {
+// The time `frames` sampled frames span.
+static GstClockTime sampled_frames_duration(GstSlowfastMllm* self, uint64_t frames) {
   GstSlowfastMllmPrivate* priv = self->priv;
   const Settings& run = priv->run;
 
   if (run.sample_fps > 0) {
-    return static_cast<GstClockTime>(
-        run.hop_frames * static_cast<gdouble>(GST_SECOND) / run.sample_fps + 0.5);
+    return static_cast<GstClockTime>(frames * static_cast<gdouble>(GST_SECOND) / run.sample_fps +
+                                     0.5);
   }
   if (priv->have_info && GST_VIDEO_INFO_FPS_N(&priv->video_info) > 0) {
-    return gst_util_uint64_scale(run.hop_frames * GST_SECOND,
-                                 GST_VIDEO_INFO_FPS_D(&priv->video_info),
+    return gst_util_uint64_scale(frames * GST_SECOND, GST_VIDEO_INFO_FPS_D(&priv->video_info),
                                  GST_VIDEO_INFO_FPS_N(&priv->video_info));
   }
-  if (GST_CLOCK_TIME_IS_VALID(priv->last_duration)) return run.hop_frames * priv->last_duration;
+  if (GST_CLOCK_TIME_IS_VALID(priv->last_duration)) return frames * priv->last_duration;
   return GST_CLOCK_TIME_NONE;
+}
+
+// Time from one answer to the next: hop-frames sampling intervals.
+GstClockTime nominal_hop_duration(GstSlowfastMllm* self) {
+  return sampled_frames_duration(self, self->priv->run.hop_frames);
 }
 
 // Forgets every sampled frame and window (flush, segment restart, start).
@@ -109,7 +120,8 @@ void reset_stream_state(GstSlowfastMllm* self) {
   GstSlowfastMllmPrivate* priv = self->priv;
 
   priv->sampler = FrameSampler(priv->run.sample_fps);
-  priv->window = SlidingWindow(priv->run.window_frames, priv->run.hop_frames);
+  priv->window = SlidingWindow(priv->run.window_frames, priv->run.hop_frames,
+                               priv->run.first_answer_frames);
   priv->frame_times.clear();
   priv->next_pts = GST_CLOCK_TIME_NONE;
   priv->tail.reset();
@@ -118,6 +130,7 @@ void reset_stream_state(GstSlowfastMllm* self) {
   priv->stream_end = GST_CLOCK_TIME_NONE;
   priv->video_end = GST_CLOCK_TIME_NONE;
   priv->live_known = false;
+  priv->capture_source = nullptr;
 }
 
 // Makes everything queued and running stale, then drops what is queued: a running generation
@@ -135,12 +148,33 @@ bool halted(GstSlowfastMllmPrivate* priv) {
   return priv->flushing || priv->stop;
 }
 
+// The capture time a source put on the frame (rtspsrc add-reference-timestamp-meta=true gives
+// timestamp/x-ntp from the camera's RTCP sender reports), in µs since the Unix epoch.
+static const char* capture_time(GstBuffer* buffer, gint64* unix_us) {
+  static GstStaticCaps ntp = GST_STATIC_CAPS("timestamp/x-ntp");
+  static GstStaticCaps unix_time = GST_STATIC_CAPS("timestamp/x-unix");
+  // NTP counts from 1900, 70 years (17 of them leap) before the Unix epoch.
+  constexpr gint64 kNtpToUnixSeconds = 2208988800LL;
+  if (const GstReferenceTimestampMeta* meta =
+          gst_buffer_get_reference_timestamp_meta(buffer, gst_static_caps_get(&ntp))) {
+    *unix_us = static_cast<gint64>(meta->timestamp / 1000) - kNtpToUnixSeconds * G_USEC_PER_SEC;
+    return "ntp";
+  }
+  if (const GstReferenceTimestampMeta* meta =
+          gst_buffer_get_reference_timestamp_meta(buffer, gst_static_caps_get(&unix_time))) {
+    *unix_us = static_cast<gint64>(meta->timestamp / 1000);
+    return "unix";
+  }
+  return nullptr;
+}
+
 GstFlowReturn sample_frame(GstSlowfastMllm* self, GstBuffer* buffer, GstClockTime pts,
                            GstClockTime end) {
   GstSlowfastMllmPrivate* priv = self->priv;
   const Settings& run = priv->run;
 
   if (!priv->sampler.accept(pts)) return GST_FLOW_OK;
+  priv->capture_source = capture_time(buffer, &priv->capture_us);
 
   const uint64_t index = priv->window.count();
   if (run.mode == GST_SLOWFAST_MODE_WHOLE_STREAM) {
@@ -167,8 +201,10 @@ GstFlowReturn sample_frame(GstSlowfastMllm* self, GstBuffer* buffer, GstClockTim
   priv->frame_times.keep_window(index, run.window_frames);
   if (!due) return GST_FLOW_OK;
   const auto* first = priv->frame_times.find(due->first);
-  auto job = make_window_job(self, *due, due->indices(), first ? first->first : pts, end,
-                             nominal_hop_duration(self));
+  // The caption lasts until the next answer is due: a hop, or less for early answers.
+  auto job =
+      make_window_job(self, *due, due->indices(), first ? first->first : pts, end,
+                      sampled_frames_duration(self, priv->window.next_due() - priv->window.count()));
   return enqueue_window(self, job, false);
 }
 

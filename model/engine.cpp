@@ -79,11 +79,16 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
                   "' does not exist or is not a directory");
     }
     if (options.num_threads > 0) torch::set_num_threads(options.num_threads);
+    const auto progress = [&](double fraction, const char* stage) {
+      if (options.on_progress) options.on_progress(fraction, stage);
+    };
     auto impl = std::make_unique<Impl>();
+    progress(0, "config");
     impl->config = load_config((dir / "config.json").string());
     if (fs::exists(dir / "generation_config.json")) {
       merge_generation_config(impl->config, (dir / "generation_config.json").string());
     }
+    progress(0, "tokenizer");
     impl->tokenizer = Tokenizer::load(options.model_dir);
     impl->device = resolve_device(options.device);
     impl->dtype = resolve_dtype(options.dtype, impl->device);
@@ -109,6 +114,15 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
     for (const char* const* prefix = kUnusedCheckpointPrefixes; *prefix; ++prefix) {
       load.ignored_prefixes.emplace_back(*prefix);
     }
+    progress(0, "weights");
+    // About a hundred reports however many tensors (the release has about 1,400).
+    size_t reported = 0;
+    load.on_tensor = [&](size_t done, size_t total) {
+      if (done * 100 / total > reported || done == total) {
+        reported = done * 100 / total;
+        progress(static_cast<double>(done) / total, "weights");
+      }
+    };
     load_weights(*impl->net, checkpoint, load);
     impl->net->eval();
     log(LogLevel::Info, "loaded ", options.model_dir, " (", checkpoint.names().size(),
@@ -125,6 +139,7 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
     info.tokens_per_frame = static_cast<int>(grid * grid);
     info.device = impl->device.is_cuda() ? "cuda" : "cpu";
     info.dtype = impl->dtype == torch::kBFloat16 ? "bfloat16" : "float32";
+    progress(1, "done");
     return std::shared_ptr<const Model>(new Model(std::move(impl)));
   } catch (const Error&) {
     throw;

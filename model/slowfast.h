@@ -31,11 +31,16 @@ using LogCallback = std::function<void(LogLevel level, const std::string& messag
 // Routes the engine's log lines (default: warnings and errors to stderr). Thread-safe.
 void set_log_callback(LogCallback callback);
 
+// Progress of Model::load(): `fraction` from 0 to 1 of the tensors placed (mapped or converted),
+// `stage` says what is being done ("config", "tokenizer", "weights", "done").
+using LoadProgress = std::function<void(double fraction, const std::string& stage)>;
+
 struct LoadOptions {
   std::string model_dir;  // Hugging Face layout: config.json, *.safetensors, tokenizer files
   Device device = Device::Auto;
   DType dtype = DType::Auto;  // Auto: bfloat16 on CUDA or a CPU with AVX512-BF16, else float32
   int num_threads = 0;        // intra-op threads; 0 = leave libtorch's default
+  LoadProgress on_progress;   // called on the loading thread; may be empty
 };
 
 // The question asked when none is given (the element's `prompt`, slowfast-cli's --prompt): the

@@ -11,6 +11,8 @@ usage() {
 usage: $(basename "$0") URL [options]
 
 Camera:
+  --id ID                names the camera in the JSON lines (source-id; letters, digits, - and
+                         _; default: camera)
   --protocols tcp|udp    RTP transport (default tcp: works through NAT and firewalls)
   --latency MS           rtspsrc jitterbuffer latency (default 200)
   --retry SECONDS        delay before reconnecting after the camera dropped (default 2)
@@ -29,6 +31,7 @@ EOF
 case "$1" in -h|--help) usage; exit 0 ;; esac
 url=$1
 shift
+id=camera
 protocols=tcp
 latency=200
 retry=2
@@ -37,6 +40,7 @@ video=file
 prompt="Please describe this video in detail."
 while [ $# -gt 0 ]; do
   case "$1" in
+    --id) id=${2:?}; shift 2 ;;
     --protocols) protocols=${2:?}; shift 2 ;;
     --latency) latency=${2:?}; shift 2 ;;
     --retry) retry=${2:?}; shift 2 ;;
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$protocols" in tcp|udp) ;; *) die "--protocols must be tcp or udp" ;; esac
+[[ $id =~ ^[A-Za-z0-9_-]+$ ]] || die "--id takes letters, digits, - and _, got '$id'"
 check_setup
 check_launcher
 mkdir -p "$out"
@@ -57,7 +62,7 @@ mkdir -p "$out"
 pipeline=(
   rtspsrc name=cam "location=$url" "protocols=$protocols" "latency=$latency"
   cam. ! application/x-rtp,media=video ! decodebin ! videoconvert !
-  slowfastmllm name=m "model-location=$model" "prompt=$prompt" "${element_props[@]}"
+  slowfastmllm name=m "source-id=$id" "model-location=$model" "prompt=$prompt" "${element_props[@]}"
 )
 srt=(srtenc ! filesink "location=$out/captions-@SESSION@.srt")
 case "$video" in

@@ -81,6 +81,7 @@ void load_weights(torch::nn::Module& root, const Checkpoint& checkpoint,
   // modules holding the parameter see the loaded values.
   torch::NoGradGuard no_grad;
   size_t shared = 0;
+  size_t placed = 0;
   for (auto& [name, target] : targets) {
     torch::Tensor stored = checkpoint.get(name);
     const bool floating = target.is_floating_point();
@@ -93,6 +94,7 @@ void load_weights(torch::nn::Module& root, const Checkpoint& checkpoint,
       // Converted one tensor at a time, so peak extra memory is one tensor, never the model.
       target.set_data(stored.to(options.device, dtype));
     }
+    if (options.on_tensor) options.on_tensor(++placed, targets.size());
   }
   log(LogLevel::Debug, "checkpoint ", checkpoint.path(), ": loaded ", targets.size(), " tensors (",
       shared, " sharing the mapped file), ignored ", ignored);

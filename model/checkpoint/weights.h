@@ -1,6 +1,7 @@
 // Strict loading of a checkpoint into a module tree whose parameter paths equal tensor names.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ struct LoadWeightsOptions {
   // Checkpoint tensors under these prefixes are skipped on purpose (logged at debug level),
   // e.g. "model.vision_tower.vision_tower.head." which inference never uses.
   std::vector<std::string> ignored_prefixes;
+  // Called after each tensor is placed with (tensors placed, tensors in all).
+  std::function<void(size_t done, size_t total)> on_tensor;
 };
 
 // Every parameter and buffer of `root` (by its full dotted path) must be in `checkpoint` with the

@@ -177,6 +177,7 @@ GST_START_TEST (test_answer_identifies_source_and_time)
   wall_ms = parse_wall_clock (gst_structure_get_string (s, "wall-clock"));
   fail_unless (wall_ms >= 0, "wall-clock '%s' is not ISO-8601 UTC with milliseconds",
       gst_structure_get_string (s, "wall-clock"));
+  fail_unless_equals_string (gst_structure_get_string (s, "wall-clock-source"), "arrival");
   fail_unless (wall_ms >= before_ms && wall_ms <= after_ms,
       "wall-clock %" G_GINT64_FORMAT " ms is outside the run [%" G_GINT64_FORMAT ", %"
       G_GINT64_FORMAT "]", wall_ms, before_ms, after_ms);
@@ -196,6 +197,53 @@ GST_START_TEST (test_answer_identifies_source_and_time)
 
   gst_harness_teardown (t);
   gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+  gst_object_unref (element);
+  slowfast_frames_free (&frames);
+}
+
+GST_END_TEST;
+
+/* A camera's capture time (GstReferenceTimestampMeta timestamp/x-ntp, as rtspsrc
+ * add-reference-timestamp-meta=true attaches it) is the answer's wall-clock, not the arrival. */
+GST_START_TEST (test_wall_clock_is_capture_time)
+{
+  GstElement *element;
+  GstHarness *h;
+  GstBus *bus = gst_bus_new ();
+  SlowfastFrames frames = slowfast_synthetic_frames (8, 64, 64, 7);
+  GstCaps *ntp = gst_caps_new_empty_simple ("timestamp/x-ntp");
+  /* 2021-03-04T05:06:07.250Z of the last frame, in ns since 1900 */
+  const guint64 unix_s = 1614834367;
+  const guint64 ntp_base = (unix_s + 2208988800ULL) * GST_SECOND;
+  GstMessage *message;
+  const GstStructure *s;
+
+  element = make_element ("cam-ntp", 4, 4, 4);
+  gst_element_set_bus (element, bus);
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=RGB,width=64,height=64,framerate=4/1");
+  for (guint i = 0; i < 4; i++) {
+    GstBuffer *buffer = slowfast_rgb_buffer (&frames, i);
+    GST_BUFFER_PTS (buffer) = i * GST_SECOND / 4;
+    GST_BUFFER_DURATION (buffer) = GST_SECOND / 4;
+    /* frame i captured at unix_s - 0.5 s + i * 0.25 s: the last one at unix_s + 0.25 s */
+    gst_buffer_add_reference_timestamp_meta (buffer, ntp, ntp_base - GST_SECOND / 2
+        + i * GST_SECOND / 4, GST_CLOCK_TIME_NONE);
+    fail_unless_equals_int (gst_harness_push (h, buffer), GST_FLOW_OK);
+    gst_buffer_unref (gst_harness_pull (h));
+  }
+  message = slowfast_wait_message (bus, "slowfast-answer", ANSWER_TIMEOUT);
+  fail_unless (message != NULL, "no answer");
+  s = gst_message_get_structure (message);
+  fail_unless_equals_string (gst_structure_get_string (s, "wall-clock"),
+      "2021-03-04T05:06:07.250Z");
+  fail_unless_equals_string (gst_structure_get_string (s, "wall-clock-source"), "ntp");
+  gst_message_unref (message);
+
+  gst_harness_teardown (h);
+  gst_caps_unref (ntp);
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
   gst_object_unref (element);
@@ -374,6 +422,7 @@ slowfastmllm_alert_suite (gboolean with_model)
   tcase_add_test (tc, test_oracle_reads_documented_examples);
   if (with_model) {
     tcase_add_test (tc, test_answer_identifies_source_and_time);
+    tcase_add_test (tc, test_wall_clock_is_capture_time);
     tcase_add_test (tc, test_alerts_follow_answers);
   }
   return s;

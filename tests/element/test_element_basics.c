@@ -74,6 +74,7 @@ GST_START_TEST (test_properties_and_defaults)
     {"window-frames", G_TYPE_UINT, "64"},
     {"sample-fps", G_TYPE_DOUBLE, "4"},
     {"hop-frames", G_TYPE_UINT, "16"},
+    {"first-answer-frames", G_TYPE_UINT, "16"},
     {"mode", G_TYPE_ENUM, "sliding"},
     {"max-new-tokens", G_TYPE_UINT, "1024"},
     {"temperature", G_TYPE_FLOAT, "0.2"},
@@ -85,14 +86,14 @@ GST_START_TEST (test_properties_and_defaults)
     {"dtype", G_TYPE_ENUM, "auto"},
     {"max-pending-windows", G_TYPE_UINT, "1"},
     {"leaky", G_TYPE_ENUM, "auto"},
-    {"latency", G_TYPE_INT64, "-1"},
+    {"latency", G_TYPE_UINT64, "18446744073709551615"},
     {"stream-tokens", G_TYPE_BOOLEAN, "false"},
     {"feature-cache", G_TYPE_BOOLEAN, "true"},
     {"reservoir-frames", G_TYPE_UINT, "256"},
     {"windows-answered", G_TYPE_UINT64, "0"},
     {"windows-dropped", G_TYPE_UINT64, "0"},
-    {"last-latency", G_TYPE_UINT64, "18446744073709551615"},
-    {"mean-latency", G_TYPE_UINT64, "18446744073709551615"},
+    {"last-latency", G_TYPE_UINT64, "0"},
+    {"mean-latency", G_TYPE_UINT64, "0"},
     {"tokens-per-second", G_TYPE_DOUBLE, "0"},
   };
   GstElement *e = gst_element_factory_make ("slowfastmllm", NULL);
@@ -265,6 +266,34 @@ GST_START_TEST (test_meta_api_registered)
 }
 GST_END_TEST;
 
+/* What gst-inspect shows a maintainer: a klass of the usual tokens, and every statistic in one
+ * structure read at once. */
+GST_START_TEST (test_klass_and_stats)
+{
+  GstElement *e = gst_element_factory_make ("slowfastmllm", NULL);
+  const gchar *klass = gst_element_class_get_metadata (GST_ELEMENT_GET_CLASS (e),
+      GST_ELEMENT_METADATA_KLASS);
+  GstStructure *stats = NULL;
+  guint64 answered = 1, dropped = 1, last = 1, mean = 1;
+  gdouble rate = 1;
+  gboolean raised = TRUE;
+
+  fail_unless_equals_string (klass, "Filter/Analyzer/Video");
+  g_object_get (e, "stats", &stats, NULL);
+  fail_unless (stats != NULL, "no stats");
+  fail_unless (gst_structure_has_name (stats, "slowfast-stats"));
+  fail_unless (gst_structure_get (stats, "windows-answered", G_TYPE_UINT64, &answered,
+          "windows-dropped", G_TYPE_UINT64, &dropped, "last-latency", G_TYPE_UINT64, &last,
+          "mean-latency", G_TYPE_UINT64, &mean, "tokens-per-second", G_TYPE_DOUBLE, &rate,
+          "alert-raised", G_TYPE_BOOLEAN, &raised, NULL), "stats lacks a field: %"
+      GST_PTR_FORMAT, stats);
+  fail_unless (answered == 0 && dropped == 0 && last == 0 && mean == 0 && rate == 0 && !raised,
+      "stats of a new element: %" GST_PTR_FORMAT, stats);
+  gst_structure_free (stats);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
 static Suite *
 slowfastmllm_suite (void)
 {
@@ -279,6 +308,7 @@ slowfastmllm_suite (void)
   tcase_add_test (tc, test_unlinked_text_pad);
   tcase_add_test (tc, test_missing_model_fails);
   tcase_add_test (tc, test_meta_api_registered);
+  tcase_add_test (tc, test_klass_and_stats);
   return s;
 }
 

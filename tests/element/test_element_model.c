@@ -845,6 +845,9 @@ GST_START_TEST (test_two_elements_share_model)
   fail_unless (eos, "no EOS");
   fail_unless_equals_int (count_progress (progress, "model-load", GST_PROGRESS_TYPE_START), 1);
   fail_unless_equals_int (count_progress (progress, "model-load", GST_PROGRESS_TYPE_COMPLETE), 1);
+  /* Loading reports how far it is, up to every tensor placed. */
+  fail_unless (count_progress (progress, "model-load", GST_PROGRESS_TYPE_CONTINUE) >= 2,
+      "no load progress");
   fail_unless_equals_int (count_progress (progress, "model-share", GST_PROGRESS_TYPE_COMPLETE),
       1);
   /* 12 frames, windows of 4 every 4: 3 answers each */

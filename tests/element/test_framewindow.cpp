@@ -84,6 +84,40 @@ TEST(FrameSampler, ResetStartsANewGrid) {
   EXPECT_TRUE(sampler.accept(6 * kSecond + kSecond / 2));
 }
 
+// Early answers (first-answer-frames): every n frames over the frames so far until the first
+// full window, then the hops as without them; next_due() says when each comes.
+TEST(SlidingWindow, EarlyAnswersUntilTheFirstFullWindow) {
+  SlidingWindow window(64, 16, 16);
+  std::vector<uint64_t> due_at, next_due;
+  std::vector<Window> windows;
+  for (uint64_t i = 0; i < 100; ++i) {
+    if (auto due = window.push()) {
+      due_at.push_back(window.count());
+      next_due.push_back(window.next_due());
+      windows.push_back(*due);
+    }
+  }
+  EXPECT_EQ(due_at, (std::vector<uint64_t>{16, 32, 48, 64, 80, 96}));
+  EXPECT_EQ(next_due, (std::vector<uint64_t>{32, 48, 64, 80, 96, 112}));
+  for (const Window& w : windows) EXPECT_EQ(w.size, 64u);
+  EXPECT_EQ(windows[0].first, 0u);
+  EXPECT_EQ(windows[0].last, 15u);
+  EXPECT_EQ(windows[0].indices().back(), 15u);  // padded with its newest frame
+  EXPECT_EQ(windows[2].first, 0u);
+  EXPECT_EQ(windows[2].last, 47u);
+  EXPECT_EQ(windows[4].first, 16u);
+  // Not a multiple of the early interval: the last early answer lasts until the full window.
+  SlidingWindow odd(40, 8, 16);
+  std::vector<uint64_t> odd_due;
+  for (uint64_t i = 0; i < 48; ++i) {
+    if (odd.push()) odd_due.push_back(odd.count());
+  }
+  EXPECT_EQ(odd_due, (std::vector<uint64_t>{16, 32, 40, 48}));
+  // An early interval of a whole window or more adds nothing.
+  SlidingWindow none(16, 4, 16);
+  for (uint64_t i = 0; i < 15; ++i) EXPECT_FALSE(none.push().has_value());
+}
+
 TEST(SlidingWindow, FirstWindowWhenFullThenEveryHop) {
   SlidingWindow window(64, 16);
   std::vector<uint64_t> due_at;

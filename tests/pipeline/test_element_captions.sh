@@ -22,6 +22,18 @@ cues=$(grep -c -- '-->' "$work/out.srt" || true)
 grep -q '^00:00:01,800 --> 00:00:02,800$' "$work/out.srt" || {
   echo "srt: first cue is not 1.8 s - 2.8 s"; cat "$work/out.srt"; exit 1; }
 
+# Early answers (first-answer-frames=4 with window 16, hop 8): after 4, 8 and 12 sampled frames
+# over the frames so far, each lasting until the next, then the first full window at 16 frames,
+# lasting a hop; then the EOS window. Sampled frame k is video frame ceil(7.5 k), so frame 3
+# ends at 0.8 s, 7 at 1.8 s, 11 at 2.8 s, 15 at 3.8 s.
+early="slowfastmllm name=m model-location=$model dtype=float32 device=cpu temperature=0 \
+  max-new-tokens=6 window-frames=16 hop-frames=8 sample-fps=4 first-answer-frames=4"
+gst-launch-1.0 -q $src ! $early ! queue ! fakesink m.text_src ! queue ! srtenc ! \
+  filesink location="$work/early.srt"
+times=$(grep -- '-->' "$work/early.srt" | head -4 | tr '\n' ' ')
+want='00:00:00,800 --> 00:00:01,800 00:00:01,800 --> 00:00:02,800 00:00:02,800 --> 00:00:03,800 00:00:03,800 --> 00:00:05,800 '
+[ "$times" = "$want" ] || { echo "early answers: cues $times, expected $want"; cat "$work/early.srt"; exit 1; }
+
 gst-launch-1.0 -q $src ! $element ! queue ! fakesink m.text_src ! queue ! webvttenc ! \
   filesink location="$work/out.vtt"
 head -1 "$work/out.vtt" | grep -q WEBVTT || { echo "vtt: no header"; exit 1; }

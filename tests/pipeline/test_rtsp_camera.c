@@ -309,7 +309,7 @@ main (int argc, char **argv)
   url = g_strdup_printf ("rtsp://127.0.0.1:%d/cam", t.port);
   g_setenv ("BUILD_DIR", argv[1], TRUE);
   const gchar *client_argv[] = { "bash", script, url, "--protocols", argv[2],
-    "--latency", "100", "--retry", "1", "--out", dir, "--model", model,
+    "--id", "porch-1", "--latency", "100", "--retry", "1", "--out", dir, "--model", model,
     "--prompt", "What happens in this video?",
     "--window-frames", "32", "--hop-frames", "8", "--sample-fps", "10",
     "--max-new-tokens", "8", "--set", "temperature=0", "--set", "dtype=float32",
@@ -345,6 +345,14 @@ main (int argc, char **argv)
       "the client did not exit cleanly after SIGINT (status %d)", t.client_status);
   CHECK (t.resume_us - t.restarted_us <= RESUME_LIMIT_S * G_USEC_PER_SEC,
       "answers resumed %.1f s after the restart", (t.resume_us - t.restarted_us) / 1e6);
+
+  /* Every answer names the camera given with --id. */
+  for (guint i = 0; i < t.events->len; i++) {
+    JsonEvent *e = g_ptr_array_index (t.events, i);
+    if (g_str_equal (e->type, "slowfast-answer"))
+      CHECK (g_strcmp0 (e->source_id, "porch-1") == 0, "an answer names source '%s', not "
+          "porch-1", e->source_id);
+  }
 
   /* Within a session, window times increase. */
   for (gint64 session = 1; session <= t.resumed_session; session++) {
