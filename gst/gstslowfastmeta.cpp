@@ -83,9 +83,8 @@ void gst_slowfast_answer_meta_register(void) {
   }
 }
 
-void gst_buffer_add_slowfast_answer(GstBuffer* buffer, const gchar* text,
-                                    GstClockTime window_start, GstClockTime window_end,
-                                    const gchar* model_id) {
+void gst_buffer_add_slowfast_answer(GstBuffer* buffer, const gchar* text, GstClockTime window_start,
+                                    GstClockTime window_end, const gchar* model_id) {
   gst_buffer_add_slowfast_meta(buffer, text, window_start, window_end, model_id);
   GstCustomMeta* custom = gst_buffer_add_custom_meta(buffer, GST_SLOWFAST_ANSWER_META_NAME);
   if (custom == NULL) return;

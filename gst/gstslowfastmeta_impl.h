@@ -13,9 +13,8 @@ const GstMetaInfo* gst_slowfast_meta_get_info(void);
 void gst_slowfast_answer_meta_register(void);
 
 /* Adds the answer twice: as GstSlowfastMeta for C and as the custom meta for bindings. */
-void gst_buffer_add_slowfast_answer(GstBuffer* buffer, const gchar* text,
-                                    GstClockTime window_start, GstClockTime window_end,
-                                    const gchar* model_id);
+void gst_buffer_add_slowfast_answer(GstBuffer* buffer, const gchar* text, GstClockTime window_start,
+                                    GstClockTime window_end, const gchar* model_id);
 
 GstSlowfastMeta* gst_buffer_add_slowfast_meta(GstBuffer* buffer, const gchar* text,
                                               GstClockTime window_start, GstClockTime window_end,

@@ -92,7 +92,7 @@ struct Stats {
   guint64 answered = 0;
   guint64 dropped = 0;
   GstClockTime last_latency = 0;  // 0 before the first answer
-  double latency_sum = 0;  // seconds
+  double latency_sum = 0;         // seconds
   double generated_tokens = 0;
   double generation_seconds = 0;
 };

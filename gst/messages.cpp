@@ -31,13 +31,13 @@ void post_answer(GstSlowfastMllm* self, const WindowJob& job, const std::string&
           "slowfast-answer", "text", G_TYPE_STRING, text.c_str(), "window-start", G_TYPE_UINT64,
           job.start, "window-end", G_TYPE_UINT64, job.end, "stream-time", G_TYPE_UINT64,
           job.stream_time, "wall-clock", G_TYPE_STRING, wall_clock.c_str(), "wall-clock-source",
-          G_TYPE_STRING, job.wall_clock_source, "source-id",
-          G_TYPE_STRING, job.source_id.c_str(), "latency", G_TYPE_UINT64,
-          static_cast<guint64>(figures.latency_seconds * GST_SECOND), "tokens", G_TYPE_UINT,
-          figures.tokens, "prompt", G_TYPE_STRING, job.prompt.c_str(), "frames", G_TYPE_UINT,
-          static_cast<guint>(job.indices.size()), "vision-time", G_TYPE_UINT64,
-          static_cast<guint64>(figures.vision_seconds * GST_SECOND), "generation-time",
-          G_TYPE_UINT64, static_cast<guint64>(figures.generation_seconds * GST_SECOND), nullptr));
+          G_TYPE_STRING, job.wall_clock_source, "source-id", G_TYPE_STRING, job.source_id.c_str(),
+          "latency", G_TYPE_UINT64, static_cast<guint64>(figures.latency_seconds * GST_SECOND),
+          "tokens", G_TYPE_UINT, figures.tokens, "prompt", G_TYPE_STRING, job.prompt.c_str(),
+          "frames", G_TYPE_UINT, static_cast<guint>(job.indices.size()), "vision-time",
+          G_TYPE_UINT64, static_cast<guint64>(figures.vision_seconds * GST_SECOND),
+          "generation-time", G_TYPE_UINT64,
+          static_cast<guint64>(figures.generation_seconds * GST_SECOND), nullptr));
 }
 
 void post_alert(GstSlowfastMllm* self, const WindowJob& job, const char* state,
@@ -48,9 +48,9 @@ void post_alert(GstSlowfastMllm* self, const WindowJob& job, const char* state,
                               "state", G_TYPE_STRING, state, "text", G_TYPE_STRING, text.c_str(),
                               "window-start", G_TYPE_UINT64, job.start, "window-end", G_TYPE_UINT64,
                               job.end, "stream-time", G_TYPE_UINT64, job.stream_time, "wall-clock",
-                              G_TYPE_STRING, wall_clock.c_str(), "wall-clock-source",
-                              G_TYPE_STRING, job.wall_clock_source, "consecutive", G_TYPE_UINT,
-                              consecutive, "prompt", G_TYPE_STRING, job.prompt.c_str(), nullptr));
+                              G_TYPE_STRING, wall_clock.c_str(), "wall-clock-source", G_TYPE_STRING,
+                              job.wall_clock_source, "consecutive", G_TYPE_UINT, consecutive,
+                              "prompt", G_TYPE_STRING, job.prompt.c_str(), nullptr));
 }
 
 void post_token(GstSlowfastMllm* self, const WindowJob& job, const std::string& piece) {

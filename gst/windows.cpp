@@ -120,8 +120,8 @@ void reset_stream_state(GstSlowfastMllm* self) {
   GstSlowfastMllmPrivate* priv = self->priv;
 
   priv->sampler = FrameSampler(priv->run.sample_fps);
-  priv->window = SlidingWindow(priv->run.window_frames, priv->run.hop_frames,
-                               priv->run.first_answer_frames);
+  priv->window =
+      SlidingWindow(priv->run.window_frames, priv->run.hop_frames, priv->run.first_answer_frames);
   priv->frame_times.clear();
   priv->next_pts = GST_CLOCK_TIME_NONE;
   priv->tail.reset();
@@ -202,9 +202,9 @@ GstFlowReturn sample_frame(GstSlowfastMllm* self, GstBuffer* buffer, GstClockTim
   if (!due) return GST_FLOW_OK;
   const auto* first = priv->frame_times.find(due->first);
   // The caption lasts until the next answer is due: a hop, or less for early answers.
-  auto job =
-      make_window_job(self, *due, due->indices(), first ? first->first : pts, end,
-                      sampled_frames_duration(self, priv->window.next_due() - priv->window.count()));
+  auto job = make_window_job(
+      self, *due, due->indices(), first ? first->first : pts, end,
+      sampled_frames_duration(self, priv->window.next_due() - priv->window.count()));
   return enqueue_window(self, job, false);
 }
 
