@@ -114,19 +114,6 @@ Settings gstslowfast::settings_snapshot(GstSlowfastMllm* self) {
 /* ------------------------------------------------------------------------------------------ */
 /* Streaming thread */
 
-// Is the pipeline upstream live? Asked once per segment with a latency query.
-static void check_live(GstSlowfastMllm* self) {
-  GstSlowfastMllmPrivate* priv = self->priv;
-  GstQuery* query = gst_query_new_latency();
-  gboolean live = FALSE;
-
-  if (gst_pad_peer_query(self->sinkpad, query)) gst_query_parse_latency(query, &live, NULL, NULL);
-  gst_query_unref(query);
-  priv->live = live;
-  priv->live_known = true;
-  GST_DEBUG_OBJECT(self, "upstream is %s", live ? "live" : "not live");
-}
-
 static GstFlowReturn gst_slowfast_mllm_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
   (void)pad;
   GstSlowfastMllm* self = GST_SLOWFAST_MLLM(parent);
@@ -187,17 +174,6 @@ static GstFlowReturn gst_slowfast_mllm_chain(GstPad* pad, GstObject* parent, Gst
   }
 }
 
-static void end_previous_stream(GstSlowfastMllm* self) {
-  GstSlowfastMllmPrivate* priv = self->priv;
-
-  restart_windows(self, true);
-  queue_text_at(self, TextItem::Kind::ReleaseAll);  // answered above, or dropped
-  queue_text_at(self, TextItem::Kind::Advance, priv->video_end, priv->video_end);
-  reset_stream_state(self);
-  queue_text_at(self, TextItem::Kind::Reset);
-  priv->have_segment = false;
-}
-
 static void push_text_stream_start(GstSlowfastMllm* self, GstEvent* upstream_start) {
   gchar* stream_id = gst_pad_create_stream_id(self->text_srcpad, GST_ELEMENT(self), "text");
   GstEvent* start = gst_event_new_stream_start(stream_id);
@@ -211,24 +187,6 @@ static void push_text_stream_start(GstSlowfastMllm* self, GstEvent* upstream_sta
   queue_text_event(self, start);
   queue_text_event(self, gst_event_new_caps(caps));
   gst_caps_unref(caps);
-}
-
-static void handle_segment(GstSlowfastMllm* self, GstEvent* event, const GstSegment* segment) {
-  GstSlowfastMllmPrivate* priv = self->priv;
-  // The same segment sent again (some elements repeat it with new caps) changes nothing.
-  if (priv->have_segment && gst_segment_is_equal(&priv->segment, segment)) return;
-  priv->segment = *segment;
-  priv->have_segment = true;
-  restart_windows(self, false);
-  reset_stream_state(self);
-  queue_text_at(self, TextItem::Kind::Reset);
-  // The text stream gets the segment without its end: the answer for the last window at EOS
-  // starts at that end and would be clipped by downstream sinks.
-  GstSegment text_segment = *segment;
-  text_segment.stop = GST_CLOCK_TIME_NONE;
-  GstEvent* text_event = gst_event_new_segment(&text_segment);
-  gst_event_set_seqnum(text_event, gst_event_get_seqnum(event));
-  queue_text_event(self, text_event);
 }
 
 static void set_halted(GstSlowfastMllmPrivate* priv, std::atomic<bool>& flag, bool value) {

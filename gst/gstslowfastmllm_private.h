@@ -274,6 +274,13 @@ void finish_stream(GstSlowfastMllm* self);
 // A new segment or stream restarts windows; `answer_the_rest` answers a partial window first.
 void restart_windows(GstSlowfastMllm* self, bool answer_the_rest);
 
+// Is the pipeline upstream live? Asked once per segment with a latency query.
+void check_live(GstSlowfastMllm* self);
+// The stream ends without EOS (a new stream-start): answered or dropped as at a new segment.
+void end_previous_stream(GstSlowfastMllm* self);
+// A new SEGMENT: windows restart, text_src gets it (without its end).
+void handle_segment(GstSlowfastMllm* self, GstEvent* event, const GstSegment* segment);
+
 // worker.cpp
 void convert_loop(GstSlowfastMllm* self);
 void worker_loop(GstSlowfastMllm* self);

@@ -279,4 +279,50 @@ void restart_windows(GstSlowfastMllm* self, bool answer_the_rest) {
 // (a GAP after the last answer), and the next segment always restarts windows and is sent on
 // text_src.
 
+// Is the pipeline upstream live? Asked once per segment with a latency query.
+void check_live(GstSlowfastMllm* self) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  GstQuery* query = gst_query_new_latency();
+  gboolean live = FALSE;
+
+  if (gst_pad_peer_query(self->sinkpad, query)) gst_query_parse_latency(query, &live, NULL, NULL);
+  gst_query_unref(query);
+  priv->live = live;
+  priv->live_known = true;
+  GST_DEBUG_OBJECT(self, "upstream is %s", live ? "live" : "not live");
+}
+
+// The stream ends without EOS (a new one starts): the text stream then covers every frame of it
+// (a GAP after the last answer), and the next segment always restarts windows and is sent on
+// text_src.
+void end_previous_stream(GstSlowfastMllm* self) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+
+  restart_windows(self, true);
+  queue_text_at(self, TextItem::Kind::ReleaseAll);  // answered above, or dropped
+  queue_text_at(self, TextItem::Kind::Advance, priv->video_end, priv->video_end);
+  reset_stream_state(self);
+  queue_text_at(self, TextItem::Kind::Reset);
+  priv->have_segment = false;
+}
+
+// A new segment: windows restart, and text_src gets the segment too.
+void handle_segment(GstSlowfastMllm* self, GstEvent* event, const GstSegment* segment) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  // The same segment sent again (some elements repeat it with new caps) changes nothing.
+  if (priv->have_segment && gst_segment_is_equal(&priv->segment, segment)) return;
+  priv->segment = *segment;
+  priv->have_segment = true;
+  restart_windows(self, false);
+  reset_stream_state(self);
+  queue_text_at(self, TextItem::Kind::Reset);
+  // The text stream gets the segment without its end: the answer for the last window at EOS
+  // starts at that end and would be clipped by downstream sinks.
+  GstSegment text_segment = *segment;
+  text_segment.stop = GST_CLOCK_TIME_NONE;
+  GstEvent* text_event = gst_event_new_segment(&text_segment);
+  gst_event_set_seqnum(text_event, gst_event_get_seqnum(event));
+  queue_text_event(self, text_event);
+}
+
 }  // namespace gstslowfast
