@@ -682,9 +682,13 @@ serve_connection (SlowfastMqtt * mqtt, gdouble retry_in)
     rc = mosquitto_loop (mqtt->mosq, LOOP_TIMEOUT_MS, 1);
     saved_errno = errno;
     if (mqtt->connack > 0) {
-      gchar *refused = g_strdup_printf ("the broker refused the connection: %s%s",
-          mosquitto_connack_string (mqtt->connack),
-          mqtt->connack == 4 || mqtt->connack == 5 ? " (check the user name and password)" : "");
+      static const gchar *const reasons[] = {
+        NULL, "unacceptable protocol version", "client id rejected", "broker unavailable",
+        "bad user name or password", "not authorised: check the user name and password",
+      };
+      gchar *refused = g_strdup_printf ("the broker refused the connection (%s)",
+          mqtt->connack < (gint) G_N_ELEMENTS (reasons) ? reasons[mqtt->connack]
+          : mosquitto_connack_string (mqtt->connack));
       connection_failed (mqtt, refused, FALSE, retry_in);
       g_free (refused);
       break;
@@ -989,7 +993,7 @@ slowfast_mqtt_close (SlowfastMqtt * mqtt, gdouble flush_seconds)
   left = mqtt_outbox_get_length (mqtt->outbox);
   g_mutex_unlock (&mqtt->lock);
   if (left > 0)
-    log_line (mqtt, TRUE, "%u message%s not delivered: %s was unreachable", left,
+    log_line (mqtt, TRUE, "%u message%s not delivered: no connection to %s", left,
         left == 1 ? "" : "s", mqtt->broker);
   if (!finished)
     return;                     /* the thread still uses everything */
