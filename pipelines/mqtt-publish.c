@@ -32,6 +32,7 @@ typedef struct
   gboolean alert;
   gchar *device_class;
   gchar *state;                 /* last alert state queued, NULL before the first */
+  gboolean announced;           /* discovery config sent on this connection */
 } Camera;
 
 struct _SlowfastMqtt
@@ -69,6 +70,7 @@ struct _SlowfastMqtt
   gint64 flush_deadline;        /* monotonic us, when closing */
   gboolean overflow_logged;     /* this outage's first drop was logged */
   gboolean finished;            /* the thread is done */
+  gboolean unannounced;         /* a camera was added or changed since the last announcement */
   GThread *thread;
 
   /* The thread's own. */
@@ -475,8 +477,8 @@ on_connected (SlowfastMqtt * mqtt)
     Camera *camera = g_ptr_array_index (mqtt->camera_order, i);
     gchar *state_topic;
 
-    if (mqtt->discovery)
-      queue_discovery (mqtt, camera);
+    camera->announced = FALSE;
+    mqtt->unannounced = TRUE;
     if (!camera->alert || camera->state == NULL)
       continue;
     /* The retained state again, for a broker that lost it; not when a newer state is still
@@ -486,6 +488,24 @@ on_connected (SlowfastMqtt * mqtt)
         && !inflight_has_topic (mqtt, state_topic))
       queue_control (mqtt, state_topic, camera->state, TRUE);
     g_free (state_topic);
+  }
+  g_mutex_unlock (&mqtt->lock);
+}
+
+/* Discovery configs for the cameras not announced on this connection yet: they are added while
+ * the pipelines are parsed, which may be after the connection is up. */
+static void
+announce (SlowfastMqtt * mqtt)
+{
+  g_mutex_lock (&mqtt->lock);
+  if (mqtt->unannounced) {
+    for (guint i = 0; i < mqtt->camera_order->len; i++) {
+      Camera *camera = g_ptr_array_index (mqtt->camera_order, i);
+      if (!camera->announced && mqtt->discovery)
+        queue_discovery (mqtt, camera);
+      camera->announced = TRUE;
+    }
+    mqtt->unannounced = FALSE;
   }
   g_mutex_unlock (&mqtt->lock);
 }
@@ -711,6 +731,7 @@ serve_connection (SlowfastMqtt * mqtt, gdouble retry_in)
       was_connected = TRUE;
       on_connected (mqtt);
     }
+    announce (mqtt);
     pump (mqtt);
     if (closing_state (mqtt, &deadline, &empty)
         && ((empty && g_hash_table_size (mqtt->inflight) == 0
@@ -910,6 +931,8 @@ slowfast_mqtt_add_camera (SlowfastMqtt * mqtt, const gchar * source_id, gboolean
     g_free (camera->device_class);
     camera->device_class = g_strdup (device_class);
   }
+  camera->announced = FALSE;
+  mqtt->unannounced = TRUE;
   g_mutex_unlock (&mqtt->lock);
   g_free (level);
 }
