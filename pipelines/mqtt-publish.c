@@ -598,8 +598,11 @@ connection_failed (SlowfastMqtt * mqtt, const gchar * why, gboolean was_connecte
 {
   mqtt->failures++;
   if (was_connected)
-    log_line (mqtt, TRUE, "lost the connection to %s (%s); reconnecting, answers and alerts "
-        "are kept in the outbox meanwhile", mqtt->broker, why);
+    log_line (mqtt, TRUE, "lost the connection to %s%s%s%s; reconnecting, answers and alerts "
+        "are kept in the outbox meanwhile", mqtt->broker,
+        g_str_equal (why, "the connection was lost") ? "" : " (",
+        g_str_equal (why, "the connection was lost") ? "" : why,
+        g_str_equal (why, "the connection was lost") ? "" : ")");
   else if (mqtt->last_failure == NULL || !g_str_equal (mqtt->last_failure, why)
       || retry_in >= mqtt->retry_max)
     log_line (mqtt, TRUE, "cannot connect to %s: %s; retrying in %.0f s", mqtt->broker, why,
@@ -943,8 +946,9 @@ enqueue (SlowfastMqtt * mqtt, MqttPriority priority, gchar * topic, const gchar 
 {
   guint dropped;
 
+  /* Alerts and the alert state are never sent "at most once". */
   dropped = mqtt_outbox_push (mqtt->outbox, mqtt_message_new (priority, topic, payload,
-          mqtt->qos, retain));
+          priority == MQTT_PRIORITY_ALERT ? MAX (mqtt->qos, 1) : mqtt->qos, retain));
   if (dropped && !mqtt->overflow_logged) {
     mqtt->overflow_logged = TRUE;
     log_line (mqtt, TRUE, "the outbox is full (%u messages, %s unreachable): dropping the "

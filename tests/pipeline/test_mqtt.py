@@ -194,7 +194,10 @@ def stdout_events(text):
 
 
 def by_topic(messages, topic):
-    return [payload for _, t, payload in messages if t == topic]
+    """The payloads published on the topic while subscribed. Those flagged retained are the
+    broker's replay of retained messages when mosquitto_sub subscribes again after a
+    reconnection, not publications."""
+    return [payload for was_retained, t, payload in messages if t == topic and not was_retained]
 
 
 def run(args, timeout=180):
@@ -341,7 +344,7 @@ def case_restart():
                  30, "every answer and alert after the restart")
     messages = sub.messages()
     sub.stop()
-    got = [(t, p) for _, t, p in messages if t.endswith(("/answer", "/alert"))]
+    got = [(t, p) for r, t, p in messages if t.endswith(("/answer", "/alert")) and not r]
     distinct = set(got)
     check(distinct == set((topic(e), l) for l, e in wanted),
           f"{len(distinct)} distinct messages for {len(wanted)} printed")
@@ -410,7 +413,8 @@ def case_overflow():
     got_other = by_topic(messages, "site/cam/status")
     check(by_topic(messages, "site/cam/alert") == alerts, "an alert was lost")
     check(by_topic(messages, "site/cam/alert/state") ==
-          ["cleared"] + [json.loads(a)["state"] for a in alerts], "alert states lost")
+          ["cleared"] + [json.loads(a)["state"] for a in alerts],
+          f"alert states lost: {by_topic(messages, 'site/cam/alert/state')} for {len(alerts)} alerts")
     check(report["dropped-alerts"] == 0, "alerts were dropped")
     check(report["dropped-answers"] >= 1 and report["dropped"] == report["dropped-answers"]
           + report["dropped-alerts"] + report["dropped-other"], report)
@@ -494,8 +498,53 @@ def case_errors():
     print("ok")
 
 
+# ------------------------------------------------------------------------------------------
+def case_surveillance():
+    """surveillance.sh --config FILE --mqtt URL: the script's options are the cameras'
+    defaults, and what it prints arrives on the broker."""
+    broker = Broker()
+    broker.start()
+    ball, smpte = render("ball", "ball"), render("smpte", "smpte")
+    cams = os.path.join(work, "cameras.ini")
+    with open(cams, "w") as f:
+        f.write(f"[yard]\nuri = {ball}\ncondition = {CONDITION}\n\n"
+                f"[gate]\nuri = {smpte}\nwindow-frames = 12\n")
+    sub = Subscriber(broker, "s/#")
+    source_root = os.environ.get("SLOWFAST_SOURCE_ROOT",
+                                 os.path.join(os.path.dirname(__file__), "..", ".."))
+    r = subprocess.run(["bash", os.path.join(source_root, "pipelines", "surveillance.sh"),
+                        "--config", cams, "--model", model, "--window-frames", "8",
+                        "--hop-frames", "4", "--sample-fps", "8", "--max-new-tokens", "4",
+                        "--set", "temperature=0", "--set", "dtype=float32", "--set", "device=cpu",
+                        "--raise-after", "1", "--mqtt", broker.url_base + "/s",
+                        "--mqtt-node", "box"],
+                       capture_output=True, text=True, timeout=180,
+                       env=dict(os.environ, BUILD_DIR=build))
+    print(r.stderr)
+    check(r.returncode == 0, f"surveillance.sh: exit status {r.returncode}")
+    events = stdout_events(r.stdout)
+    for cam, n in (("yard", 11), ("gate", 10)):
+        answers = [e for _, e in events if e["type"] == "slowfast-answer" and e["source-id"] == cam]
+        # gate's own window (12 frames) beats --window-frames 8: windows due at 12, 16, ..., 48.
+        check(len(answers) == n, f"{cam}: {len(answers)} answers, expected {n}")
+        check(all(a["frames"] == (12 if cam == "gate" else 8) for a in answers), f"{cam}: frames")
+        if cam == "gate":
+            check(all(a["prompt"].startswith("Describe") for a in answers), "gate: narration")
+    yard_alerts = [e for _, e in events if e["type"] == "slowfast-alert"]
+    if EXPECT_ALERT:
+        check(yard_alerts and yard_alerts[0]["consecutive"] == 1, "--raise-after 1 as default")
+    printed = [line for line, e in events if e["type"] in ("slowfast-answer", "slowfast-alert")]
+    sub.wait_for(lambda m: sum(1 for r_, t, _ in m if not r_ and
+                               t.endswith(("/answer", "/alert"))) >= len(printed), 20, "all lines")
+    got = [p for r_, t, p in sub.messages() if not r_ and t.endswith(("/answer", "/alert"))]
+    sub.stop()
+    check(sorted(got) == sorted(printed), "the broker's messages differ from stdout")
+    broker.stop()
+    print(f"ok: surveillance.sh --config: {len(printed)} lines, the same on the broker")
+
+
 try:
-    {"cameras": case_cameras, "restart": case_restart, "overflow": case_overflow,
+    {"surveillance": case_surveillance, "cameras": case_cameras, "restart": case_restart, "overflow": case_overflow,
      "errors": case_errors}[case]()
 finally:
     shutil.rmtree(work, ignore_errors=True)
