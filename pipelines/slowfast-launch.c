@@ -948,10 +948,11 @@ main (int argc, char **argv)
         "Device class of the alert binary_sensors (default occupancy; motion, presence, ...)",
         "CLASS"},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL,
-        "PIPELINE-DESCRIPTION [:: PIPELINE-DESCRIPTION ...]"},
+        "[PIPELINE-DESCRIPTION [:: PIPELINE-DESCRIPTION ...]]"},
     {NULL, 0, 0, G_OPTION_ARG_NONE, NULL, NULL, NULL},
   };
-  GOptionContext *context = g_option_context_new ("[PIPELINE-DESCRIPTION [:: ...]]");
+  /* The usage line comes from G_OPTION_REMAINING's description. */
+  GOptionContext *context = g_option_context_new (NULL);
   GError *error = NULL;
   gint status_code = 2;
   guint i;

@@ -15,6 +15,9 @@ port and its own configuration; traffic stays on loopback. Each case is its own 
   errors    an unresolvable host, a refused connection and bad credentials each give a message
             naming the broker while stdout is the same as without --mqtt; good credentials from
             a file deliver, and the password is never printed; a malformed URL is bad usage.
+  surveillance  surveillance.sh --config FILE --mqtt URL: options as defaults, lines delivered.
+  tls       mqtts:// with a CA made here: delivered with --mqtt-ca-file; without it the
+            certificate is refused with a message naming the broker.
 
   test_mqtt.py BUILD_DIR CASE
 """
@@ -543,8 +546,53 @@ def case_surveillance():
     print(f"ok: surveillance.sh --config: {len(printed)} lines, the same on the broker")
 
 
+# ------------------------------------------------------------------------------------------
+def case_tls():
+    """mqtts:// with --mqtt-ca-file: a broker with a certificate from a CA made here for
+    127.0.0.1 delivers; without the CA file (the system's CAs) the TLS failure names the
+    broker and the pipeline goes on."""
+    if shutil.which("openssl") is None:
+        print("SKIP: no openssl")
+        sys.exit(SKIP)
+    d = tempfile.mkdtemp(dir=work, prefix="tls-")
+    ca_key, ca, key, csr, cert = (os.path.join(d, n) for n in
+                                  ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt"))
+    ssl = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, timeout=60)
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+        "-days", "2", "-subj", "/CN=slowfast test CA")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+        "-subj", "/CN=127.0.0.1")
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+        "-days", "2", "-extfile", ext)
+    broker = Broker(extra=f"allow_anonymous true\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
+    broker.start()
+    url = f"mqtts://127.0.0.1:{broker.port}/t"
+    clip = render("ball", "ball")
+    sub = Subscriber(broker, "t/#", extra=["--cafile", ca])
+    r, took = run(["--mqtt", url, "--mqtt-ca-file", ca, "--mqtt-node", "n"] + pipeline("cam", clip))
+    print(r.stderr)
+    check(r.returncode == 0, f"exit status {r.returncode}")
+    printed = [l for l, e in stdout_events(r.stdout) if e["type"] == "slowfast-answer"]
+    sub.wait_for(lambda m: len(by_topic(m, "t/cam/answer")) >= len(printed), 15, "the answers")
+    check(by_topic(sub.messages(), "t/cam/answer") == printed, "answers over TLS differ")
+    sub.stop()
+    print(f"mqtts with --mqtt-ca-file: {len(printed)} answers delivered")
+    r, took = run(["-q", "--mqtt", url, "--mqtt-flush-timeout", "1"] + pipeline("cam", clip))
+    print(r.stderr)
+    check(r.returncode == 0, f"without the CA: exit status {r.returncode}")
+    check(sum(1 for _, e in stdout_events(r.stdout) if e["type"] == "slowfast-answer") == 11,
+          "without the CA: stdout lost answers")
+    check(any(f"mqtts://127.0.0.1:{broker.port}" in l and "cannot connect" in l
+              for l in r.stderr.splitlines()), "without the CA: no message naming the broker")
+    broker.stop()
+    print("ok")
+
+
 try:
-    {"surveillance": case_surveillance, "cameras": case_cameras, "restart": case_restart, "overflow": case_overflow,
+    {"tls": case_tls, "surveillance": case_surveillance, "cameras": case_cameras, "restart": case_restart, "overflow": case_overflow,
      "errors": case_errors}[case]()
 finally:
     shutil.rmtree(work, ignore_errors=True)
