@@ -584,6 +584,9 @@ describe_rc (int rc, int saved_errno)
       return g_strerror (saved_errno);
     case MOSQ_ERR_EAI:
       return "the host name could not be resolved";
+    case MOSQ_ERR_TLS:
+      return "the TLS handshake failed (a broker certificate not signed by the CA of "
+          "--mqtt-ca-file or not for this host name, or not a TLS port)";
     case MOSQ_ERR_NO_CONN:
     case MOSQ_ERR_CONN_LOST:
       return "the connection was lost";
