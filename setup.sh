@@ -28,6 +28,10 @@ packages=(
   gstreamer1.0-x
   # slowfast-launch (pipelines/) prints answers and alerts as JSON lines
   libjson-glib-dev
+  # slowfast-launch --mqtt publishes them through libmosquitto; the mqtt_* tests start their own
+  # mosquitto broker on 127.0.0.1 and read it with mosquitto_sub (the package's system broker
+  # service, if it runs, is not used)
+  libmosquitto-dev mosquitto mosquitto-clients
   # gst-discoverer-1.0: the broadcast script and tests inspect the files they make
   gstreamer1.0-plugins-base-apps
   # test only: ffmpeg's CEA-608 decoder reads back texttocea608's closed captions (cea608_ts)

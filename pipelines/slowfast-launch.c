@@ -2,7 +2,7 @@
  * and alert as one JSON line on stdout, for scripts and services.
  *
  *   slowfast-launch [--restart-on-error SECONDS] [--restart-on-eos] [--quiet] [--text] \
- *       DESCRIPTION [:: DESCRIPTION ...]
+ *       [--config FILE] [--mqtt URL ...] [DESCRIPTION [:: DESCRIPTION ...]]
  *
  * - Bus messages `slowfast-answer`, `slowfast-alert` and `slowfast-dropped` become JSON objects:
  *   "type" (the structure name), "element" (who posted it), "session", then every field of the
@@ -27,12 +27,21 @@
  *   sinks rendered nothing (a camera still down) gives its number to the next one, and the empty
  *   files of a last such session are removed at exit.
  *
+ * - --config FILE: the cameras of a camera list file (camera-config.h), each its own pipeline,
+ *   built as surveillance.sh builds one for --source; descriptions given too run beside them.
+ * - --mqtt URL: every JSON line (and pipeline errors and status) is also published on an MQTT
+ *   broker, under PREFIX/<source-id>/answer, alert, dropped, status (mqtt-publish.h), from a
+ *   thread of its own: a broker that is slow or away never holds up the pipelines.
+ *
  * Exit status: 0 when every pipeline ended with EOS, 1 after an error that is not restarted,
  * 2 on bad usage. */
 #include <gst/gst.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+
+#include "camera-config.h"
+#include "mqtt-publish.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +51,7 @@
 #define SESSION_PLACEHOLDER "@SESSION@"
 #define LOCATION_TEMPLATE_KEY "slowfast-launch-location-template"
 #define EOS_TIMEOUT_S 20
+#define ELEMENT_FACTORY "slowfastmllm"
 
 typedef struct
 {
@@ -54,6 +64,7 @@ typedef struct
   gboolean interrupted;         /* EOS was requested by a signal */
   guint running;                /* slots not finished */
   gint exit_status;
+  SlowfastMqtt *mqtt;           /* NULL without --mqtt */
 } Launcher;
 
 /* One description and the pipeline of its current session. */
@@ -71,6 +82,11 @@ typedef struct
   gboolean has_network_source;
   gboolean dumped_playing;
   gboolean finished;
+  /* The source ids of its slowfastmllm elements (topics of the status messages), and which of
+   * them are in alert mode; found in the first session's pipeline. */
+  GPtrArray *sources;
+  GPtrArray *alert_sources;
+  gchar *device_class;          /* from --config, for Home Assistant discovery */
 } Slot;
 
 static void
@@ -148,8 +164,10 @@ add_field (GQuark field, const GValue * value, gpointer user_data)
   return TRUE;
 }
 
-static void
-print_json_line (Slot * slot, GstMessage * message)
+/* The JSON line of a slowfastmllm message, without the newline: stdout and MQTT carry the same
+ * bytes. */
+static gchar *
+format_json_line (Slot * slot, GstMessage * message)
 {
   const GstStructure *structure = gst_message_get_structure (message);
   JsonBuilder *builder;
@@ -157,13 +175,6 @@ print_json_line (Slot * slot, GstMessage * message)
   JsonNode *root;
   gchar *line;
 
-  if (slot->launcher->text_only) {
-    if (gst_structure_has_name (structure, "slowfast-answer")) {
-      fprintf (stdout, "%s\n", gst_structure_get_string (structure, "text"));
-      fflush (stdout);
-    }
-    return;
-  }
   builder = json_builder_new ();
   generator = json_generator_new ();
 
@@ -180,12 +191,128 @@ print_json_line (Slot * slot, GstMessage * message)
   root = json_builder_get_root (builder);
   json_generator_set_root (generator, root);
   line = json_generator_to_data (generator, NULL);
-  fprintf (stdout, "%s\n", line);
-  fflush (stdout);
-  g_free (line);
   json_node_unref (root);
   g_object_unref (generator);
   g_object_unref (builder);
+  return line;
+}
+
+/* A JSON object of the given members (NULL-terminated name, value pairs; a NULL value is
+ * skipped) for the status topic. */
+static gchar *
+format_status (Slot * slot, const gchar * type, ...) G_GNUC_NULL_TERMINATED;
+
+static gchar *
+format_status (Slot * slot, const gchar * type, ...)
+{
+  JsonBuilder *builder = json_builder_new ();
+  JsonGenerator *generator = json_generator_new ();
+  JsonNode *root;
+  const gchar *name;
+  gchar *line;
+  va_list args;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, type);
+  json_builder_set_member_name (builder, "pipeline");
+  json_builder_add_int_value (builder, slot->index);
+  json_builder_set_member_name (builder, "session");
+  json_builder_add_int_value (builder, slot->session);
+  va_start (args, type);
+  while ((name = va_arg (args, const gchar *)) != NULL) {
+    const gchar *value = va_arg (args, const gchar *);
+    if (value == NULL)
+      continue;
+    json_builder_set_member_name (builder, name);
+    add_string (builder, value);
+  }
+  va_end (args);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  line = json_generator_to_data (generator, NULL);
+  json_node_unref (root);
+  g_object_unref (generator);
+  g_object_unref (builder);
+  return line;
+}
+
+/* The source id a message is about: its "source-id" field, else its element's property. */
+static gchar *
+message_source_id (GstMessage * message)
+{
+  const gchar *field = gst_structure_get_string (gst_message_get_structure (message),
+      "source-id");
+  GObject *element = G_OBJECT (GST_MESSAGE_SRC (message));
+  gchar *id = NULL;
+
+  if (field)
+    return g_strdup (field);
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (element), "source-id"))
+    g_object_get (element, "source-id", &id, NULL);
+  return id ? id : g_strdup (GST_OBJECT_NAME (element));
+}
+
+/* Every slowfastmllm message: a line on stdout, and with --mqtt the same line on its topic. */
+static void
+emit_message (Slot * slot, GstMessage * message)
+{
+  const GstStructure *structure = gst_message_get_structure (message);
+  Launcher *launcher = slot->launcher;
+  gchar *line = NULL;
+
+  if (!launcher->text_only || launcher->mqtt)
+    line = format_json_line (slot, message);
+  if (launcher->text_only) {
+    if (gst_structure_has_name (structure, "slowfast-answer")) {
+      fprintf (stdout, "%s\n", gst_structure_get_string (structure, "text"));
+      fflush (stdout);
+    }
+  } else {
+    fprintf (stdout, "%s\n", line);
+    fflush (stdout);
+  }
+  if (launcher->mqtt) {
+    gchar *source = message_source_id (message);
+    if (gst_structure_has_name (structure, "slowfast-answer")) {
+      slowfast_mqtt_publish (launcher->mqtt, source, SLOWFAST_MQTT_ANSWER, line);
+    } else if (gst_structure_has_name (structure, "slowfast-alert")) {
+      const gchar *state = gst_structure_get_string (structure, "state");
+      slowfast_mqtt_publish (launcher->mqtt, source, SLOWFAST_MQTT_ALERT, line);
+      if (state)
+        slowfast_mqtt_set_alert_state (launcher->mqtt, source, state);
+    } else {
+      slowfast_mqtt_publish (launcher->mqtt, source, SLOWFAST_MQTT_DROPPED, line);
+    }
+    g_free (source);
+  }
+  g_free (line);
+}
+
+/* Publishes a status line for each camera of the pipeline (stdout is for the answers only). */
+static void
+publish_status (Slot * slot, const gchar * json)
+{
+  Launcher *launcher = slot->launcher;
+
+  if (launcher->mqtt == NULL)
+    return;
+  for (guint i = 0; i < slot->sources->len; i++)
+    slowfast_mqtt_publish (launcher->mqtt, g_ptr_array_index (slot->sources, i),
+        SLOWFAST_MQTT_STATUS, json);
+}
+
+static void
+publish_state (Slot * slot, const gchar * state, const gchar * message)
+{
+  gchar *json;
+
+  if (slot->launcher->mqtt == NULL)
+    return;
+  json = format_status (slot, "slowfast-status", "state", state, "message", message, NULL);
+  publish_status (slot, json);
+  g_free (json);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -356,6 +483,45 @@ has_network_source (GstElement * pipeline)
   return found;
 }
 
+/* Notes the source ids of the pipeline's slowfastmllm elements (first session only: later
+ * ones are parsed from the same description) and tells the publisher about them. */
+static void
+find_sources (Slot * slot, GstElement * pipeline)
+{
+  GstIterator *it;
+  GValue item = G_VALUE_INIT;
+
+  if (slot->sources->len > 0)
+    return;
+  it = gst_bin_iterate_recurse (GST_BIN (pipeline));
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstElement *element = GST_ELEMENT (g_value_get_object (&item));
+    GstElementFactory *factory = gst_element_get_factory (element);
+
+    if (factory && g_str_equal (GST_OBJECT_NAME (factory), ELEMENT_FACTORY)) {
+      gchar *id = NULL;
+      guint raise_after = 0;
+
+      g_object_get (element, "source-id", &id, "alert-raise-after", &raise_after, NULL);
+      if (id == NULL)
+        id = g_strdup (GST_OBJECT_NAME (element));
+      g_ptr_array_add (slot->sources, g_strdup (id));
+      if (raise_after > 0)
+        g_ptr_array_add (slot->alert_sources, g_strdup (id));
+      if (slot->launcher->mqtt)
+        slowfast_mqtt_add_camera (slot->launcher->mqtt, id, raise_after > 0,
+            slot->device_class);
+      g_free (id);
+    }
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+  /* A pipeline without the element still has a status topic. */
+  if (slot->sources->len == 0)
+    g_ptr_array_add (slot->sources, g_strdup_printf ("pipeline-%u", slot->index));
+}
+
 static GstElement *
 build_pipeline (Slot * slot)
 {
@@ -380,6 +546,7 @@ build_pipeline (Slot * slot)
   }
   remember_location_templates (pipeline);
   watch_session_files (slot, pipeline);
+  find_sources (slot, pipeline);
   slot->has_network_source = has_network_source (pipeline);
   bus = gst_element_get_bus (pipeline);
   gst_bus_add_watch (bus, on_bus_message, slot);
@@ -405,6 +572,12 @@ start_session (Slot * slot)
 
   apply_session (slot, NULL);
   slot->dumped_playing = FALSE;
+  /* A new element starts with its alert cleared: so does the retained state (it may still say
+   * "raised" from the last session or the last run). */
+  if (slot->launcher->mqtt)
+    for (guint i = 0; i < slot->alert_sources->len; i++)
+      slowfast_mqtt_set_alert_state (slot->launcher->mqtt,
+          g_ptr_array_index (slot->alert_sources, i), "cleared");
   ret = gst_element_set_state (slot->pipeline, GST_STATE_PLAYING);
   slot->is_live = ret == GST_STATE_CHANGE_NO_PREROLL;
   /* On failure the error message on the bus says why, and ends or restarts the session. */
@@ -466,6 +639,7 @@ schedule_restart (Slot * slot, const gchar * why)
     return;
   status (slot, "session %u ended (%s); restarting in %.1f s", slot->session, why,
       slot->launcher->restart_delay);
+  publish_state (slot, "restarting", why);
   gst_element_set_state (slot->pipeline, GST_STATE_READY);
   slot->session_wrote = session_rendered (slot);
   slot->restart_source = g_timeout_add ((guint) (slot->launcher->restart_delay * 1000),
@@ -490,7 +664,7 @@ on_bus_message (GstBus * bus, GstMessage * message, gpointer user_data)
       if (gst_message_has_name (message, "slowfast-answer")
           || gst_message_has_name (message, "slowfast-alert")
           || gst_message_has_name (message, "slowfast-dropped"))
-        print_json_line (slot, message);
+        emit_message (slot, message);
       break;
     case GST_MESSAGE_ERROR:{
       GError *error = NULL;
@@ -504,6 +678,12 @@ on_bus_message (GstBus * bus, GstMessage * message, gpointer user_data)
       fprintf (stderr, "ERROR: from element %s: %s\n", name, error->message);
       if (debug)
         fprintf (stderr, "Additional debug info:\n%s\n", debug);
+      if (launcher->mqtt) {
+        gchar *json = format_status (slot, "slowfast-error", "element", name,
+            "message", error->message, "debug", debug, NULL);
+        publish_status (slot, json);
+        g_free (json);
+      }
       if (launcher->restart_delay >= 0 && !launcher->interrupted
           && from_network_source (message))
         schedule_restart (slot, error->message);
@@ -531,6 +711,7 @@ on_bus_message (GstBus * bus, GstMessage * message, gpointer user_data)
         schedule_restart (slot, "end of stream");
       } else {
         status (slot, "end of stream");
+        publish_state (slot, "ended", NULL);
         finish_slot (slot, 0);
       }
       break;
@@ -547,6 +728,7 @@ on_bus_message (GstBus * bus, GstMessage * message, gpointer user_data)
           g_free (name);
           slot->dumped_playing = TRUE;
           status (slot, "session %u playing", slot->session);
+          publish_state (slot, "playing", NULL);
         }
       }
       break;
@@ -632,7 +814,25 @@ free_slot (gpointer data)
   if (slot->pipeline)
     destroy_pipeline (slot->pipeline);
   g_strfreev (slot->description);
+  g_ptr_array_unref (slot->sources);
+  g_ptr_array_unref (slot->alert_sources);
+  g_free (slot->device_class);
   g_free (slot);
+}
+
+static Slot *
+new_slot (Launcher * launcher, gchar ** description)
+{
+  Slot *slot = g_new0 (Slot, 1);
+
+  slot->launcher = launcher;
+  slot->index = launcher->slots->len + 1;
+  slot->description = description;
+  slot->session = 1;
+  slot->sources = g_ptr_array_new_with_free_func (g_free);
+  slot->alert_sources = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (launcher->slots, slot);
+  return slot;
 }
 
 /* Splits the remaining arguments at each lone "::" into slots. */
@@ -646,19 +846,40 @@ add_slots (Launcher * launcher, gchar ** args)
       continue;
     if (i == start)
       return FALSE;             /* an empty description */
-    Slot *slot = g_new0 (Slot, 1);
-    slot->launcher = launcher;
-    slot->index = launcher->slots->len + 1;
-    slot->description = g_new0 (gchar *, i - start + 1);
+    gchar **description = g_new0 (gchar *, i - start + 1);
     for (guint k = start; k < i; k++)
-      slot->description[k - start] = g_strdup (args[k]);
-    slot->session = 1;
-    g_ptr_array_add (launcher->slots, slot);
+      description[k - start] = g_strdup (args[k]);
+    new_slot (launcher, description);
     if (args[i] == NULL)
       return TRUE;
     start = i + 1;
   }
 }
+
+/* One slot per camera of the --config file. */
+static gboolean
+add_config_slots (Launcher * launcher, const gchar * path, gchar ** defaults)
+{
+  GError *error = NULL;
+  GPtrArray *cameras = camera_config_load (path, (const gchar * const *) defaults, &error);
+
+  if (cameras == NULL) {
+    fprintf (stderr, "slowfast-launch: %s\n", error->message);
+    g_clear_error (&error);
+    return FALSE;
+  }
+  for (guint i = 0; i < cameras->len; i++) {
+    CameraConfig *camera = g_ptr_array_index (cameras, i);
+    Slot *slot = new_slot (launcher, camera_config_describe (camera));
+    slot->device_class = g_strdup (camera->device_class);
+  }
+  g_ptr_array_unref (cameras);
+  return TRUE;
+}
+
+#define USAGE "usage: slowfast-launch [--restart-on-error SECONDS] [--restart-on-eos] " \
+  "[--quiet] [--text] [--config FILE] [--mqtt URL ...] " \
+  "[PIPELINE-DESCRIPTION [:: PIPELINE-DESCRIPTION ...]] (--help)\n"
 
 int
 main (int argc, char **argv)
@@ -666,7 +887,14 @@ main (int argc, char **argv)
   Launcher launcher = { 0 };
   gdouble restart_delay = -1;
   gboolean restart_on_eos = FALSE, quiet = FALSE, text_only = FALSE;
-  gchar **args = NULL;
+  gchar **args = NULL, **camera_defaults = NULL;
+  gchar *config = NULL;
+  gchar *mqtt_url = NULL, *mqtt_ca = NULL, *mqtt_cert = NULL, *mqtt_key = NULL;
+  gchar *mqtt_user = NULL, *mqtt_password = NULL, *mqtt_credentials = NULL, *mqtt_node = NULL;
+  gchar *mqtt_discovery_prefix = NULL, *mqtt_device_class = NULL;
+  gint mqtt_qos = 1, mqtt_outbox = 10000, mqtt_keepalive = 30;
+  gboolean mqtt_discovery = FALSE;
+  gdouble mqtt_retry_max = 30, mqtt_flush = 5;
   GOptionEntry entries[] = {
     {"restart-on-error", 'r', 0, G_OPTION_ARG_DOUBLE, &restart_delay,
         "After an error from a network source, start the pipeline again after SECONDS, forever",
@@ -676,16 +904,61 @@ main (int argc, char **argv)
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No status lines on stderr", NULL},
     {"text", 't', 0, G_OPTION_ARG_NONE, &text_only,
         "Print only the text of each answer (and a newline) instead of JSON lines", NULL},
+    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
+        "Run the cameras of a camera list file (INI; pipelines/cameras.example.ini), each in "
+          "its own pipeline", "FILE"},
+    {"camera-default", 0, 0, G_OPTION_ARG_STRING_ARRAY, &camera_defaults,
+        "A setting for every camera of --config that neither its group nor [defaults] sets "
+          "(repeatable), e.g. model=DIR", "KEY=VALUE"},
+    {"mqtt", 0, 0, G_OPTION_ARG_STRING, &mqtt_url,
+        "Also publish answers, alerts and status on this MQTT broker: "
+          "mqtt://HOST[:PORT][/PREFIX] or mqtts://... (TLS); PREFIX defaults to slowfast", "URL"},
+    {"mqtt-ca-file", 0, 0, G_OPTION_ARG_FILENAME, &mqtt_ca,
+        "mqtts: the CA certificate(s) to verify the broker with (default: the system's)",
+        "FILE"},
+    {"mqtt-cert", 0, 0, G_OPTION_ARG_FILENAME, &mqtt_cert,
+        "mqtts: a client certificate (with --mqtt-key)", "FILE"},
+    {"mqtt-key", 0, 0, G_OPTION_ARG_FILENAME, &mqtt_key, "mqtts: the client certificate's key",
+        "FILE"},
+    {"mqtt-user", 0, 0, G_OPTION_ARG_STRING, &mqtt_user, "MQTT user name", "NAME"},
+    {"mqtt-password", 0, 0, G_OPTION_ARG_STRING, &mqtt_password,
+        "MQTT password (visible in ps: prefer --mqtt-credentials)", "PASSWORD"},
+    {"mqtt-credentials", 0, 0, G_OPTION_ARG_FILENAME, &mqtt_credentials,
+        "A file with \"username = ...\" and \"password = ...\" lines; never printed", "FILE"},
+    {"mqtt-node", 0, 0, G_OPTION_ARG_STRING, &mqtt_node,
+        "This machine's name in topics and the client id (default: the host name)", "NAME"},
+    {"mqtt-qos", 0, 0, G_OPTION_ARG_INT, &mqtt_qos, "QoS of the messages: 0, 1 or 2 (default 1)",
+        "N"},
+    {"mqtt-outbox", 0, 0, G_OPTION_ARG_INT, &mqtt_outbox,
+        "Messages kept while the broker is unreachable (default 10000); beyond, the oldest "
+          "answers are dropped first, alerts last", "N"},
+    {"mqtt-retry-max", 0, 0, G_OPTION_ARG_DOUBLE, &mqtt_retry_max,
+        "Longest wait between reconnection attempts (default 30; it doubles from 1)", "SECONDS"},
+    {"mqtt-keepalive", 0, 0, G_OPTION_ARG_INT, &mqtt_keepalive,
+        "MQTT keep-alive (default 30)", "SECONDS"},
+    {"mqtt-flush-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &mqtt_flush,
+        "At exit, wait at most this long for the broker to take what is queued (default 5)",
+        "SECONDS"},
+    {"mqtt-discovery", 0, 0, G_OPTION_ARG_NONE, &mqtt_discovery,
+        "Announce the cameras for Home Assistant MQTT discovery: an alert binary_sensor and "
+          "an answer sensor each", NULL},
+    {"mqtt-discovery-prefix", 0, 0, G_OPTION_ARG_STRING, &mqtt_discovery_prefix,
+        "Home Assistant's discovery prefix (default homeassistant)", "PREFIX"},
+    {"mqtt-device-class", 0, 0, G_OPTION_ARG_STRING, &mqtt_device_class,
+        "Device class of the alert binary_sensors (default occupancy; motion, presence, ...)",
+        "CLASS"},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL,
-        "PIPELINE-DESCRIPTION [:: PIPELINE-DESCRIPTION ...]"},
+        "[PIPELINE-DESCRIPTION [:: PIPELINE-DESCRIPTION ...]]"},
     {NULL, 0, 0, G_OPTION_ARG_NONE, NULL, NULL, NULL},
   };
-  GOptionContext *context = g_option_context_new ("PIPELINE-DESCRIPTION [:: ...]");
+  /* The usage line comes from G_OPTION_REMAINING's description. */
+  GOptionContext *context = g_option_context_new (NULL);
   GError *error = NULL;
+  gint status_code = 2;
   guint i;
 
   g_option_context_set_summary (context, "Runs gst-launch pipelines and prints slowfastmllm's "
-      "answers and alerts as JSON lines.");
+      "answers and alerts as JSON lines (and with --mqtt publishes them on an MQTT broker).");
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_add_group (context, gst_init_get_option_group ());
   if (!g_option_context_parse (context, &argc, &argv, &error)) {
@@ -702,21 +975,42 @@ main (int argc, char **argv)
   launcher.restart_on_eos = restart_on_eos;
   launcher.quiet = quiet;
   launcher.text_only = text_only;
-  if (args == NULL || !add_slots (&launcher, args)) {
-    fprintf (stderr, "usage: slowfast-launch [--restart-on-error SECONDS] [--restart-on-eos] "
-        "[--quiet] [--text] PIPELINE-DESCRIPTION [:: PIPELINE-DESCRIPTION ...]\n");
-    g_strfreev (args);
-    g_ptr_array_unref (launcher.slots);
-    return 2;
+  if (args == NULL && config == NULL) {
+    fputs (USAGE, stderr);
+    goto out;
   }
-  g_strfreev (args);
+  if (mqtt_outbox < 1) {
+    fprintf (stderr, "slowfast-launch: --mqtt-outbox must be at least 1\n");
+    goto out;
+  }
+  /* Started first: the pipelines tell it their cameras as they are parsed. */
+  if (mqtt_url) {
+    SlowfastMqttOptions options = {
+      .url = mqtt_url,.ca_file = mqtt_ca,.cert_file = mqtt_cert,.key_file = mqtt_key,
+      .username = mqtt_user,.password = mqtt_password,.credentials_file = mqtt_credentials,
+      .node = mqtt_node,.qos = mqtt_qos,.outbox_size = (guint) mqtt_outbox,
+      .discovery = mqtt_discovery,.discovery_prefix = mqtt_discovery_prefix,
+      .device_class = mqtt_device_class,.retry_max = mqtt_retry_max,
+      .keepalive = mqtt_keepalive,.quiet = quiet,
+    };
+    launcher.mqtt = slowfast_mqtt_new (&options, &error);
+    if (launcher.mqtt == NULL) {
+      fprintf (stderr, "slowfast-launch: --mqtt: %s\n", error->message);
+      g_clear_error (&error);
+      goto out;
+    }
+  }
+  if (config && !add_config_slots (&launcher, config, camera_defaults))
+    goto out;
+  if (args != NULL && !add_slots (&launcher, args)) {
+    fputs (USAGE, stderr);
+    goto out;
+  }
   for (i = 0; i < launcher.slots->len; i++) {
     Slot *slot = g_ptr_array_index (launcher.slots, i);
     slot->pipeline = build_pipeline (slot);
-    if (slot->pipeline == NULL) {
-      g_ptr_array_unref (launcher.slots);
-      return 2;
-    }
+    if (slot->pipeline == NULL)
+      goto out;
   }
 
   launcher.loop = g_main_loop_new (NULL, FALSE);
@@ -726,9 +1020,27 @@ main (int argc, char **argv)
   for (i = 0; i < launcher.slots->len; i++)
     start_session (g_ptr_array_index (launcher.slots, i));
   g_main_loop_run (launcher.loop);
-
-  g_ptr_array_unref (launcher.slots);
   g_main_loop_unref (launcher.loop);
-  gst_deinit ();
-  return launcher.exit_status;
+  status_code = launcher.exit_status;
+
+out:
+  /* Before the pipelines go: what they said last is still being delivered. */
+  slowfast_mqtt_close (launcher.mqtt, status_code == 2 ? 0 : mqtt_flush);
+  g_ptr_array_unref (launcher.slots);
+  g_strfreev (args);
+  g_strfreev (camera_defaults);
+  g_free (config);
+  g_free (mqtt_url);
+  g_free (mqtt_ca);
+  g_free (mqtt_cert);
+  g_free (mqtt_key);
+  g_free (mqtt_user);
+  g_free (mqtt_password);
+  g_free (mqtt_credentials);
+  g_free (mqtt_node);
+  g_free (mqtt_discovery_prefix);
+  g_free (mqtt_device_class);
+  if (status_code != 2)
+    gst_deinit ();
+  return status_code;
 }
