@@ -256,6 +256,7 @@ static gboolean gst_slowfast_mllm_sink_event(GstPad* pad, GstObject* parent, Gst
         break;
       }
       case GST_EVENT_FLUSH_START:
+        priv->flushes++;
         set_halted(priv, priv->flushing, true);
         priv->pending.interrupt();  // wakes a streaming thread waiting for room
         discard_queued_work(priv);  // aborts a running generation at its next step
@@ -447,6 +448,7 @@ static void start_threads(GstSlowfastMllm* self) {
 // running generation at its next step.
 static void signal_stop(GstSlowfastMllm* self) {
   GstSlowfastMllmPrivate* priv = self->priv;
+  priv->flushes++;
   set_halted(priv, priv->stop, true);
   priv->pending.interrupt();
   discard_queued_work(priv);

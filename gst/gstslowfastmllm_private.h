@@ -112,6 +112,7 @@ using FramePtr = std::shared_ptr<FrameJob>;
 // A window to answer, with everything captured when it became due.
 struct WindowJob {
   guint64 epoch = 0;
+  guint64 flushes = 0;  // GstSlowfastMllmPrivate::flushes when the window became due
   Window window;
   std::vector<uint64_t> indices;  // sampled-frame indices, oldest first
   GstClockTime start = GST_CLOCK_TIME_NONE;
@@ -151,7 +152,7 @@ struct TextItem {
     Reset,       // a new segment: nothing announced, nothing held
   };
   Kind kind = Kind::Event;
-  guint64 epoch = 0;  // an Answer of an older epoch is stale
+  guint64 flushes = 0;  // an Answer made before a later flush or stop is stale
   EventPtr event;
   GstClockTime from = GST_CLOCK_TIME_NONE;
   GstClockTime until = GST_CLOCK_TIME_NONE;
@@ -221,6 +222,9 @@ struct GstSlowfastMllmPrivate {
   // text_src's timing: only its task touches it (and flush-stop, while the task is paused).
   gstslowfast::TextTimeline text_timeline;
   std::atomic<guint64> epoch{0};  // bumped by flush, segment restart and stop
+  // Bumped by flush and stop only: text made before one is stale on text_src, while an answer
+  // made before a new segment or stream still goes out.
+  std::atomic<guint64> flushes{0};
 
   // The worker's progress through EOS markers, for drain(); flushing and stop wake it too.
   // Both flags are set under progress_lock, so a drain() waiting on `progress` sees them.

@@ -45,8 +45,8 @@ void handle(GstSlowfastMllm* self, TextItem& item) {
       timeline.reset();
       break;
     case TextItem::Kind::Answer: {
-      // A flush came after the answer was made: its window's hold is gone with the reset.
-      if (item.epoch != priv->epoch.load()) break;
+      // A flush came after the window was made: its hold is gone with the reset.
+      if (item.flushes != priv->flushes.load()) break;
       const auto span = timeline.place(item.until, item.duration);
       if (!span) break;
       GstBuffer* buffer = gst_buffer_new_memdup(item.text.data(), item.text.size());

@@ -47,6 +47,7 @@ WindowPtr make_window_job(GstSlowfastMllm* self, const Window& window,
   auto job = std::make_shared<WindowJob>();
 
   job->epoch = self->priv->epoch.load();
+  job->flushes = self->priv->flushes.load();
   job->window = window;
   job->indices = std::move(indices);
   job->start = start;

@@ -244,7 +244,7 @@ void answer_window(GstSlowfastMllm* self, WorkerState& state, const WindowJob& j
 
   TextItem text;
   text.kind = TextItem::Kind::Answer;
-  text.epoch = epoch;
+  text.flushes = job.flushes;
   text.until = job.end;
   text.duration = job.duration;
   text.text = answer.text;
