@@ -164,6 +164,22 @@ add_field (GQuark field, const GValue * value, gpointer user_data)
   return TRUE;
 }
 
+/* The finished object of `builder` as one line of JSON; frees the builder. */
+static gchar *
+builder_to_line (JsonBuilder * builder)
+{
+  JsonGenerator *generator = json_generator_new ();
+  JsonNode *root = json_builder_get_root (builder);
+  gchar *line;
+
+  json_generator_set_root (generator, root);
+  line = json_generator_to_data (generator, NULL);
+  json_node_unref (root);
+  g_object_unref (generator);
+  g_object_unref (builder);
+  return line;
+}
+
 /* The JSON line of a slowfastmllm message, without the newline: stdout and MQTT carry the same
  * bytes. */
 static gchar *
@@ -171,12 +187,8 @@ format_json_line (Slot * slot, GstMessage * message)
 {
   const GstStructure *structure = gst_message_get_structure (message);
   JsonBuilder *builder;
-  JsonGenerator *generator;
-  JsonNode *root;
-  gchar *line;
 
   builder = json_builder_new ();
-  generator = json_generator_new ();
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "type");
@@ -188,13 +200,7 @@ format_json_line (Slot * slot, GstMessage * message)
   gst_structure_foreach (structure, add_field, builder);
   json_builder_end_object (builder);
 
-  root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-  line = json_generator_to_data (generator, NULL);
-  json_node_unref (root);
-  g_object_unref (generator);
-  g_object_unref (builder);
-  return line;
+  return builder_to_line (builder);
 }
 
 /* A JSON object of the given members (NULL-terminated name, value pairs; a NULL value is
@@ -206,10 +212,7 @@ static gchar *
 format_status (Slot * slot, const gchar * type, ...)
 {
   JsonBuilder *builder = json_builder_new ();
-  JsonGenerator *generator = json_generator_new ();
-  JsonNode *root;
   const gchar *name;
-  gchar *line;
   va_list args;
 
   json_builder_begin_object (builder);
@@ -229,13 +232,7 @@ format_status (Slot * slot, const gchar * type, ...)
   }
   va_end (args);
   json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-  line = json_generator_to_data (generator, NULL);
-  json_node_unref (root);
-  g_object_unref (generator);
-  g_object_unref (builder);
-  return line;
+  return builder_to_line (builder);
 }
 
 /* The source id a message is about: its "source-id" field, else its element's property. */
