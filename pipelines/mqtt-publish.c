@@ -285,8 +285,8 @@ topic_for (SlowfastMqtt * mqtt, const gchar * level, const gchar * suffix)
   return g_strconcat (mqtt->prefix, "/", level, "/", suffix, NULL);
 }
 
-static gchar *
-builder_to_string (JsonBuilder * builder)
+gchar *
+slowfast_json_to_string (JsonBuilder * builder)
 {
   JsonGenerator *generator = json_generator_new ();
   JsonNode *root = json_builder_get_root (builder);
@@ -360,7 +360,7 @@ queue_discovery (SlowfastMqtt * mqtt, Camera * camera)
         : mqtt->device_class);
     add_availability (mqtt, b, camera->id);
     json_builder_end_object (b);
-    payload = builder_to_string (b);
+    payload = slowfast_json_to_string (b);
     topic = g_strdup_printf ("%s/binary_sensor/%s/%s_alert/config", mqtt->discovery_prefix,
         node_id, object);
     queue_control (mqtt, topic, payload, TRUE);
@@ -385,7 +385,7 @@ queue_discovery (SlowfastMqtt * mqtt, Camera * camera)
   add_member (b, "icon", "mdi:cctv");
   add_availability (mqtt, b, camera->id);
   json_builder_end_object (b);
-  payload = builder_to_string (b);
+  payload = slowfast_json_to_string (b);
   topic = g_strdup_printf ("%s/sensor/%s/%s_answer/config", mqtt->discovery_prefix, node_id,
       object);
   queue_control (mqtt, topic, payload, TRUE);
@@ -466,7 +466,7 @@ on_connected (SlowfastMqtt * mqtt)
         + mqtt->reported_dropped[MQTT_PRIORITY_ALERT]
         + mqtt->reported_dropped[MQTT_PRIORITY_OTHER]);
     json_builder_end_object (b);
-    payload = builder_to_string (b);
+    payload = slowfast_json_to_string (b);
     queue_control (mqtt, mqtt->outbox_topic, payload, FALSE);
     g_free (payload);
     g_object_unref (b);

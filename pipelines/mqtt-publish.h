@@ -5,6 +5,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -65,5 +66,9 @@ void slowfast_mqtt_set_alert_state (SlowfastMqtt * mqtt, const gchar * source_id
 /* Delivers what is queued (waiting at most `flush_seconds` for the broker), publishes the node's
  * "offline", disconnects and frees everything. */
 void slowfast_mqtt_close (SlowfastMqtt * mqtt, gdouble flush_seconds);
+
+/* The finished object of `builder` as one line of JSON (the builder is kept): stdout's lines and
+ * the MQTT payloads are made alike. */
+gchar *slowfast_json_to_string (JsonBuilder * builder);
 
 G_END_DECLS

@@ -168,14 +168,8 @@ add_field (GQuark field, const GValue * value, gpointer user_data)
 static gchar *
 builder_to_line (JsonBuilder * builder)
 {
-  JsonGenerator *generator = json_generator_new ();
-  JsonNode *root = json_builder_get_root (builder);
-  gchar *line;
+  gchar *line = slowfast_json_to_string (builder);
 
-  json_generator_set_root (generator, root);
-  line = json_generator_to_data (generator, NULL);
-  json_node_unref (root);
-  g_object_unref (generator);
   g_object_unref (builder);
   return line;
 }
