@@ -497,7 +497,7 @@ static void gst_text_to_cea608_class_init(GstTextToCea608Class* klass) {
   gst_element_class_set_static_metadata(
       element_class, "Text to CEA-608", "Generic/ClosedCaption",
       "Timed UTF-8 text to CEA-608 closed captions (CC1), roll-up or pop-on",
-      "gst-slowfast developers");
+      SLOWFAST_PACKAGE_AUTHOR);
   gst_type_mark_as_plugin_api(mode_get_type(), static_cast<GstPluginAPIFlags>(0));
 }
 

@@ -84,7 +84,7 @@ i420=(video/x-raw,format=I420)
 q=("${hop_queue[@]}")
 pipeline=(
   "${source[@]}" ! videoconvert !
-  slowfastmllm name=m "model-location=$model" "prompt=$prompt" "${element_props[@]}" !
+  slowfastmllm name=m "model-location=$model" "${element_props[@]}" !
   "${q[@]}" ! tee name=video
   m.text_src ! "${q[@]}" ! tee name=text
   video. ! "${q[@]}" ! overlay.video_sink
@@ -118,6 +118,6 @@ if $audio; then
   if $closed_captions; then pipeline+=(audio. ! "${q[@]}" ! aacparse ! ts.); fi
 fi
 
-"$launcher" "${pipeline[@]}"
+"$launcher" --prompt "$prompt" "${pipeline[@]}"
 echo "$(basename "$0"): wrote $out/burned.mp4, captions.srt, captions.vtt, subtitled.mkv$(
   $closed_captions && echo ", captions.ts")" >&2

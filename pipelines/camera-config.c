@@ -557,7 +557,7 @@ camera_config_describe (const CameraConfig * camera)
   ADD ("name=%s", camera->id);
   ADD ("source-id=%s", camera->id);
   ADD ("model-location=%s", camera->model);
-  ADD ("prompt=%s", camera->prompt);
+  /* No prompt here: slowfast-launch sets it in code, so it arrives verbatim. */
   if (camera->alert) {
     ADD ("alert-raise-after=%u", camera->raise_after);
     ADD ("alert-clear-after=%u", camera->clear_after);

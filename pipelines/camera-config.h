@@ -36,7 +36,9 @@ GPtrArray *camera_config_load (const gchar * path, const gchar * const *defaults
     GError ** error);
 
 /* The camera's gst-launch description, one token per element of the array, the pipeline that
- * surveillance.sh builds for --source ID=URI. */
+ * surveillance.sh builds for --source ID=URI, without the prompt: the caller sets
+ * camera->prompt on the slowfastmllm element in code (the description parser would take its
+ * backslashes as escapes and split it at tabs). */
 gchar **camera_config_describe (const CameraConfig * camera);
 
 G_END_DECLS

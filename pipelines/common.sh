@@ -17,6 +17,7 @@ die() {
 # Element settings shared by the scripts; each script sets its own defaults before parsing.
 model=
 prompt=
+prompt_file=
 element_props=()
 
 # Parses one shared option; returns 1 when "$1" is not one. Sets `shift_by`.
@@ -25,6 +26,7 @@ parse_common_option() {
   case "$1" in
     --model) model=${2:?--model needs a directory} ;;
     --prompt) prompt=${2?--prompt needs a text} ;;
+    --prompt-file) prompt_file=${2:?--prompt-file needs a file} ;;
     --window-frames) element_props+=("window-frames=${2:?}") ;;
     --hop-frames) element_props+=("hop-frames=${2:?}") ;;
     --sample-fps) element_props+=("sample-fps=${2:?}") ;;
@@ -36,16 +38,22 @@ parse_common_option() {
 
 common_usage="Model and element:
   --model DIR            checkpoint directory (default: $repo/model/demo when it exists)
-  --prompt TEXT          the question asked about each window
+  --prompt TEXT          the question asked about each window, any UTF-8 text, verbatim
+  --prompt-file FILE     the question from a UTF-8 file (trailing newlines dropped)
   --window-frames N      sampled frames per window (element default 64)
   --hop-frames N         sampled frames between answers (element default 16)
   --sample-fps F         frames per second taken into windows (element default 4)
   --max-new-tokens N     longest answer
   --set PROPERTY=VALUE   any other slowfastmllm property (repeatable), e.g. --set temperature=0
-Environment: BUILD_DIR (default $repo/build)."
+Environment: BUILD_DIR (default $repo/build). Prompts reach the element exactly as given
+(slowfast-launch sets the property in code), tabs, backslashes and quotes included."
 
 # Checks the model and the build; call after parsing.
 check_setup() {
+  if [ -n "$prompt_file" ]; then
+    [ -f "$prompt_file" ] || die "no prompt file '$prompt_file'"
+    prompt=$(<"$prompt_file")
+  fi
   if [ -z "$model" ]; then
     [ -d "$repo/model/demo" ] || die "no model: pass --model DIR (model/demo is not there)"
     model=$repo/model/demo

@@ -7,7 +7,7 @@
 #   - written next to it as subtitles: OUT/demo.srt,
 #   - printed as they come, one JSON line each (slowfast-launch prints the element's
 #     slowfast-answer bus messages).
-# Usage: pipelines/demo.sh [OUT_DIR] [--model DIR] [--prompt TEXT]
+# Usage: pipelines/demo.sh [OUT_DIR] [--model DIR] [--prompt TEXT | --prompt-file FILE]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -20,8 +20,8 @@ while [ $# -gt 0 ]; do
     *) out=$1; shift ;;
   esac
 done
-prompt=${prompt:-Please describe this video in detail.}
 check_setup
+prompt=${prompt:-Please describe this video in detail.}
 check_launcher
 demo_tool=$build/model/train/slowfast-demo
 [ -x "$demo_tool" ] || die "no $demo_tool: build first (./setup.sh)"
@@ -37,12 +37,12 @@ mkdir -p "$out"
 unbounded=(queue max-size-time=0 max-size-buffers=0 max-size-bytes=0)
 args=(filesrc "location=$out/scene.rgb" ! rawvideoparse format=rgb width=320 height=240
   framerate=4/1 ! videorate ! videoconvert ! video/x-raw,format=I420,framerate=30/1 !
-  slowfastmllm name=m "model-location=$model" "prompt=$prompt" temperature=0
+  slowfastmllm name=m "model-location=$model" temperature=0
   "${element_props[@]}" ! "${unbounded[@]}" !
   textoverlay name=o valignment=bottom halignment=left line-alignment=left
   "font-desc=Sans 9" shaded-background=true ! videoconvert ! x264enc ! mp4mux !
   filesink "location=$out/demo.mp4"
   m.text_src ! tee name=t ! "${unbounded[@]}" ! o.text_sink
   t. ! "${unbounded[@]}" ! srtenc ! filesink "location=$out/demo.srt")
-"$launcher" "${args[@]}"
+"$launcher" --prompt "$prompt" "${args[@]}"
 echo "demo: wrote $out/demo.mp4 and $out/demo.srt" >&2

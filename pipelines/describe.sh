@@ -8,6 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 usage() {
   cat <<EOF
 usage: $(basename "$0") FILE "QUESTION" [options]
+       $(basename "$0") FILE --prompt-file QUESTION.txt [options]
 
   --json                 print the slowfast-answer JSON line instead of the text
 $common_usage
@@ -17,8 +18,8 @@ EOF
 case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 [ $# -ge 2 ] || { usage >&2; exit 2; }
 file=$1
-prompt=$2
-shift 2
+shift
+case "$1" in --*) ;; *) prompt=$1; shift ;; esac
 json=false
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$file" ] || die "no file '$file'"
 check_setup
+[ -n "$prompt" ] || die "no question: give it after FILE, or --prompt-file FILE"
 check_launcher
 
 # The answer is taken from the element's bus message (slowfast-launch), not from text_src: its
@@ -36,7 +38,7 @@ check_launcher
 # sample-fps=0: every decoded frame counts, so the picks equal the reference's linspace.
 format=(--text)
 if $json; then format=(); fi
-"$launcher" --quiet "${format[@]}" \
+"$launcher" --quiet "${format[@]}" --prompt "$prompt" \
   filesrc "location=$file" ! decodebin ! videoconvert ! \
   slowfastmllm name=describe mode=whole-stream sample-fps=0 "model-location=$model" \
-    "prompt=$prompt" "${element_props[@]}" ! fakesink
+    "${element_props[@]}" ! fakesink

@@ -62,7 +62,7 @@ mkdir -p "$out"
 pipeline=(
   rtspsrc name=cam "location=$url" "protocols=$protocols" "latency=$latency"
   cam. ! application/x-rtp,media=video ! decodebin ! videoconvert !
-  slowfastmllm name=m "source-id=$id" "model-location=$model" "prompt=$prompt" "${element_props[@]}"
+  slowfastmllm name=m "source-id=$id" "model-location=$model" "${element_props[@]}"
 )
 srt=(srtenc ! filesink "location=$out/captions-@SESSION@.srt")
 case "$video" in
@@ -83,5 +83,5 @@ case "$video" in
 esac
 
 # tee -i: Ctrl-C reaches slowfast-launch (EOS, files completed) while tee keeps the last lines.
-"$launcher" --restart-on-error "$retry" --restart-on-eos "${pipeline[@]}" |
+"$launcher" --restart-on-error "$retry" --restart-on-eos --prompt "$prompt" "${pipeline[@]}" |
   tee -i -a "$out/answers.jsonl"

@@ -2,7 +2,8 @@
  * and alert as one JSON line on stdout, for scripts and services.
  *
  *   slowfast-launch [--restart-on-error SECONDS] [--restart-on-eos] [--quiet] [--text] \
- *       [--config FILE] [--mqtt URL ...] [DESCRIPTION [:: DESCRIPTION ...]]
+ *       [--prompt TEXT | --prompt-file FILE] [--tokens] [--progress] [--config FILE] \
+ *       [--mqtt URL ...] [DESCRIPTION [:: DESCRIPTION ...]]
  *
  * - Bus messages `slowfast-answer`, `slowfast-alert` and `slowfast-dropped` become JSON objects:
  *   "type" (the structure name), "element" (who posted it), "session", then every field of the
@@ -27,6 +28,16 @@
  *   sinks rendered nothing (a camera still down) gives its number to the next one, and the empty
  *   files of a last such session are removed at exit.
  *
+ * - --prompt TEXT / --prompt-file FILE: sets `prompt` on every slowfastmllm of the descriptions
+ *   in code, so it arrives verbatim: the description parser takes backslashes as escapes and
+ *   splits at tabs. The file is read as UTF-8; one trailing newline is dropped. Arguments are
+ *   taken as UTF-8 bytes whatever the locale (a C locale made GOption reject non-ASCII ones).
+ * - --tokens: sets stream-tokens on every slowfastmllm and prints each slowfast-token message
+ *   (a piece of an answer as it is generated) as a JSON line. --progress: each progress message
+ *   (model loading, with "percent") as a {"type": "slowfast-progress", ...} JSON line; without
+ *   it, loading is reported on stderr.
+ * - Finds the slowfast plugin without GST_PLUGIN_PATH: in the build tree beside this program,
+ *   else where it is installed.
  * - --config FILE: the cameras of a camera list file (camera-config.h), each its own pipeline,
  *   built as surveillance.sh builds one for --source; descriptions given too run beside them.
  * - --mqtt URL: every JSON line (and pipeline errors and status) is also published on an MQTT
@@ -43,6 +54,7 @@
 #include "camera-config.h"
 #include "mqtt-publish.h"
 
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +73,9 @@ typedef struct
   gboolean restart_on_eos;
   gboolean quiet;
   gboolean text_only;
+  gboolean tokens;              /* --tokens: stream-tokens on, slowfast-token lines printed */
+  gboolean progress;            /* --progress: progress messages as JSON lines */
+  gchar *prompt;                /* --prompt / --prompt-file, or NULL */
   gboolean interrupted;         /* EOS was requested by a signal */
   guint running;                /* slots not finished */
   gint exit_status;
@@ -87,6 +102,9 @@ typedef struct
   GPtrArray *sources;
   GPtrArray *alert_sources;
   gchar *device_class;          /* from --config, for Home Assistant discovery */
+  const gchar *prompt;          /* set on its slowfastmllm elements in code, or NULL */
+  gchar *own_prompt;            /* the camera's prompt (--config), owned */
+  gint progress_shown;          /* the last loading percent printed on stderr */
 } Slot;
 
 static void
@@ -279,6 +297,77 @@ emit_message (Slot * slot, GstMessage * message)
     g_free (source);
   }
   g_free (line);
+}
+
+static gboolean
+is_slowfast_element (GstObject * object)
+{
+  GstElementFactory *factory;
+
+  if (!GST_IS_ELEMENT (object))
+    return FALSE;
+  factory = gst_element_get_factory (GST_ELEMENT (object));
+  return factory && g_str_equal (GST_OBJECT_NAME (factory), ELEMENT_FACTORY);
+}
+
+/* A slowfast-token message: a JSON line on stdout only (too many for the broker). */
+static void
+print_line (Slot * slot, GstMessage * message)
+{
+  gchar *line = format_json_line (slot, message);
+
+  fprintf (stdout, "%s\n", line);
+  fflush (stdout);
+  g_free (line);
+}
+
+/* A progress message (model loading): a JSON line with --progress, else a status line. */
+static void
+report_progress (Slot * slot, GstMessage * message)
+{
+  const GstStructure *structure = gst_message_get_structure (message);
+  GstProgressType type;
+  gchar *code = NULL, *text = NULL;
+  gint percent = -1;
+
+  if (!is_slowfast_element (GST_MESSAGE_SRC (message)))
+    return;                     /* rtspsrc's connection steps and the like */
+  gst_message_parse_progress (message, &type, &code, &text);
+  gst_structure_get_int (structure, "percent", &percent);
+  if (slot->launcher->progress && !slot->launcher->text_only) {
+    static const gchar *const types[] = { "start", "continue", "complete", "canceled", "error" };
+    JsonBuilder *builder = json_builder_new ();
+    gchar *line;
+
+    json_builder_begin_object (builder);
+    json_builder_set_member_name (builder, "type");
+    json_builder_add_string_value (builder, "slowfast-progress");
+    json_builder_set_member_name (builder, "element");
+    json_builder_add_string_value (builder, GST_OBJECT_NAME (GST_MESSAGE_SRC (message)));
+    json_builder_set_member_name (builder, "session");
+    json_builder_add_int_value (builder, slot->session);
+    json_builder_set_member_name (builder, "progress");
+    json_builder_add_string_value (builder, (guint) type < G_N_ELEMENTS (types) ?
+        types[type] : "unknown");
+    json_builder_set_member_name (builder, "code");
+    add_string (builder, code ? code : "");
+    json_builder_set_member_name (builder, "text");
+    add_string (builder, text ? text : "");
+    json_builder_set_member_name (builder, "percent");
+    json_builder_add_int_value (builder, percent);
+    json_builder_end_object (builder);
+    line = builder_to_line (builder);
+    fprintf (stdout, "%s\n", line);
+    fflush (stdout);
+    g_free (line);
+  } else if (text && type != GST_PROGRESS_TYPE_ERROR) {
+    /* Errors are printed as the error message that follows; of the steps, one in ten percent. */
+    if (type != GST_PROGRESS_TYPE_CONTINUE || percent / 10 != slot->progress_shown / 10)
+      status (slot, "%s", text);
+    slot->progress_shown = type == GST_PROGRESS_TYPE_CONTINUE ? percent : -10;
+  }
+  g_free (code);
+  g_free (text);
 }
 
 /* Publishes a status line for each camera of the pipeline (stdout is for the answers only). */
@@ -487,9 +576,8 @@ find_sources (Slot * slot, GstElement * pipeline)
   it = gst_bin_iterate_recurse (GST_BIN (pipeline));
   while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
     GstElement *element = GST_ELEMENT (g_value_get_object (&item));
-    GstElementFactory *factory = gst_element_get_factory (element);
 
-    if (factory && g_str_equal (GST_OBJECT_NAME (factory), ELEMENT_FACTORY)) {
+    if (is_slowfast_element (GST_OBJECT (element))) {
       gchar *id = NULL;
       guint raise_after = 0;
 
@@ -513,6 +601,69 @@ find_sources (Slot * slot, GstElement * pipeline)
     g_ptr_array_add (slot->sources, g_strdup_printf ("pipeline-%u", slot->index));
 }
 
+/* Sets what the options say on every slowfastmllm of a freshly parsed pipeline: in code, so
+ * the prompt arrives exactly as given. */
+static void
+configure_elements (Slot * slot, GstElement * pipeline)
+{
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
+  GValue item = G_VALUE_INIT;
+
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstElement *element = GST_ELEMENT (g_value_get_object (&item));
+
+    if (is_slowfast_element (GST_OBJECT (element))) {
+      if (slot->prompt)
+        g_object_set (element, "prompt", slot->prompt, NULL);
+      if (slot->launcher->tokens)
+        g_object_set (element, "stream-tokens", TRUE, NULL);
+    }
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+}
+
+static gboolean
+plugin_found (void)
+{
+  GstPluginFeature *feature = gst_registry_lookup_feature (gst_registry_get (), ELEMENT_FACTORY);
+
+  if (feature == NULL)
+    return FALSE;
+  gst_object_unref (feature);
+  return TRUE;
+}
+
+/* The slowfast plugin without GST_PLUGIN_PATH: the build tree's (this program in
+ * <build>/pipelines, the plugin in <build>/gst), else the installed one. A plugin that the
+ * registry already knows (GST_PLUGIN_PATH, installed) comes first. */
+static void
+find_plugin (void)
+{
+  gchar *self = g_file_read_link ("/proc/self/exe", NULL);
+  gchar *dirs[3] = { NULL, NULL, NULL };
+
+  if (plugin_found ())
+    goto out;
+  if (self) {
+    gchar *bin = g_path_get_dirname (self);
+    dirs[0] = g_build_filename (bin, "..", "gst", NULL);
+    g_free (bin);
+  }
+  dirs[1] = g_strdup (SLOWFAST_PLUGIN_INSTALL_DIR);
+  for (guint i = 0; dirs[i] && !plugin_found (); i++) {
+    gchar *library = g_build_filename (dirs[i], "libgstslowfast.so", NULL);
+    if (g_file_test (library, G_FILE_TEST_IS_REGULAR))
+      gst_registry_scan_path (gst_registry_get (), dirs[i]);
+    g_free (library);
+  }
+out:
+  for (guint i = 0; i < G_N_ELEMENTS (dirs); i++)
+    g_free (dirs[i]);
+  g_free (self);
+}
+
 static GstElement *
 build_pipeline (Slot * slot)
 {
@@ -524,6 +675,9 @@ build_pipeline (Slot * slot)
   if (parsed == NULL || error != NULL) {
     fprintf (stderr, "slowfast-launch: could not build pipeline %u: %s\n", slot->index,
         error ? error->message : "unknown error");
+    if (!plugin_found ())
+      fputs ("slowfast-launch: the slowfast plugin (libgstslowfast.so) was not found: set "
+          "GST_PLUGIN_PATH to its directory\n", stderr);
     g_clear_error (&error);
     if (parsed)
       gst_object_unref (parsed);
@@ -535,6 +689,7 @@ build_pipeline (Slot * slot)
     pipeline = gst_pipeline_new (NULL);
     gst_bin_add (GST_BIN (pipeline), parsed);
   }
+  configure_elements (slot, pipeline);
   remember_location_templates (pipeline);
   watch_session_files (slot, pipeline);
   find_sources (slot, pipeline);
@@ -656,6 +811,12 @@ on_bus_message (GstBus * bus, GstMessage * message, gpointer user_data)
           || gst_message_has_name (message, "slowfast-alert")
           || gst_message_has_name (message, "slowfast-dropped"))
         emit_message (slot, message);
+      else if (launcher->tokens && !launcher->text_only
+          && gst_message_has_name (message, "slowfast-token"))
+        print_line (slot, message);
+      break;
+    case GST_MESSAGE_PROGRESS:
+      report_progress (slot, message);
       break;
     case GST_MESSAGE_ERROR:{
       GError *error = NULL;
@@ -808,6 +969,7 @@ free_slot (gpointer data)
   g_ptr_array_unref (slot->sources);
   g_ptr_array_unref (slot->alert_sources);
   g_free (slot->device_class);
+  g_free (slot->own_prompt);
   g_free (slot);
 }
 
@@ -820,6 +982,7 @@ new_slot (Launcher * launcher, gchar ** description)
   slot->index = launcher->slots->len + 1;
   slot->description = description;
   slot->session = 1;
+  slot->progress_shown = -10;
   slot->sources = g_ptr_array_new_with_free_func (g_free);
   slot->alert_sources = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (launcher->slots, slot);
@@ -840,7 +1003,7 @@ add_slots (Launcher * launcher, gchar ** args)
     gchar **description = g_new0 (gchar *, i - start + 1);
     for (guint k = start; k < i; k++)
       description[k - start] = g_strdup (args[k]);
-    new_slot (launcher, description);
+    new_slot (launcher, description)->prompt = launcher->prompt;
     if (args[i] == NULL)
       return TRUE;
     start = i + 1;
@@ -863,14 +1026,51 @@ add_config_slots (Launcher * launcher, const gchar * path, gchar ** defaults)
     CameraConfig *camera = g_ptr_array_index (cameras, i);
     Slot *slot = new_slot (launcher, camera_config_describe (camera));
     slot->device_class = g_strdup (camera->device_class);
+    slot->own_prompt = g_strdup (camera->prompt);
+    slot->prompt = slot->own_prompt;
   }
   g_ptr_array_unref (cameras);
   return TRUE;
 }
 
-#define USAGE "usage: slowfast-launch [--restart-on-error SECONDS] [--restart-on-eos] " \
-  "[--quiet] [--text] [--config FILE] [--mqtt URL ...] " \
+#define USAGE "usage: slowfast-launch [OPTION...] " \
   "[PIPELINE-DESCRIPTION [:: PIPELINE-DESCRIPTION ...]] (--help)\n"
+
+/* Arguments arrive as bytes (G_OPTION_ARG_FILENAME: no conversion from the locale's charset,
+ * which in a C locale rejects any non-ASCII byte); the parser and the model take UTF-8. */
+static gboolean
+check_utf8 (const gchar * what, const gchar * text)
+{
+  if (text == NULL || g_utf8_validate (text, -1, NULL))
+    return TRUE;
+  fprintf (stderr, "slowfast-launch: %s is not valid UTF-8 text: '%s'\n", what, text);
+  return FALSE;
+}
+
+/* --prompt-file: the file as UTF-8, one trailing newline dropped (editors add one). */
+static gchar *
+read_prompt_file (const gchar * path)
+{
+  GError *error = NULL;
+  gchar *text = NULL;
+  gsize length = 0;
+
+  if (!g_file_get_contents (path, &text, &length, &error)) {
+    fprintf (stderr, "slowfast-launch: --prompt-file: %s\n", error->message);
+    g_clear_error (&error);
+    return NULL;
+  }
+  if (strlen (text) != length || !g_utf8_validate (text, -1, NULL)) {
+    fprintf (stderr, "slowfast-launch: --prompt-file: '%s' is not UTF-8 text\n", path);
+    g_free (text);
+    return NULL;
+  }
+  if (length > 0 && text[length - 1] == '\n')
+    text[--length] = '\0';
+  if (length > 0 && text[length - 1] == '\r')
+    text[--length] = '\0';
+  return text;
+}
 
 int
 main (int argc, char **argv)
@@ -879,7 +1079,8 @@ main (int argc, char **argv)
   gdouble restart_delay = -1;
   gboolean restart_on_eos = FALSE, quiet = FALSE, text_only = FALSE;
   gchar **args = NULL, **camera_defaults = NULL;
-  gchar *config = NULL;
+  gchar *config = NULL, *prompt = NULL, *prompt_file = NULL;
+  gboolean tokens = FALSE, progress = FALSE, version = FALSE;
   gchar *mqtt_url = NULL, *mqtt_ca = NULL, *mqtt_cert = NULL, *mqtt_key = NULL;
   gchar *mqtt_user = NULL, *mqtt_password = NULL, *mqtt_credentials = NULL, *mqtt_node = NULL;
   gchar *mqtt_discovery_prefix = NULL, *mqtt_device_class = NULL;
@@ -895,10 +1096,21 @@ main (int argc, char **argv)
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No status lines on stderr", NULL},
     {"text", 't', 0, G_OPTION_ARG_NONE, &text_only,
         "Print only the text of each answer (and a newline) instead of JSON lines", NULL},
+    {"prompt", 'p', 0, G_OPTION_ARG_FILENAME, &prompt,
+        "Set every slowfastmllm's prompt to TEXT, verbatim (UTF-8; tabs, backslashes and quotes "
+          "kept)", "TEXT"},
+    {"prompt-file", 0, 0, G_OPTION_ARG_FILENAME, &prompt_file,
+        "Set every slowfastmllm's prompt to the contents of FILE (UTF-8; one trailing newline "
+          "dropped)", "FILE"},
+    {"tokens", 0, 0, G_OPTION_ARG_NONE, &tokens,
+        "Print each piece of an answer as it is generated (slowfast-token JSON lines)", NULL},
+    {"progress", 0, 0, G_OPTION_ARG_NONE, &progress,
+        "Print model-loading progress as slowfast-progress JSON lines (else on stderr)", NULL},
+    {"version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
     {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
         "Run the cameras of a camera list file (INI; pipelines/cameras.example.ini), each in "
           "its own pipeline", "FILE"},
-    {"camera-default", 0, 0, G_OPTION_ARG_STRING_ARRAY, &camera_defaults,
+    {"camera-default", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &camera_defaults,
         "A setting for every camera of --config that neither its group nor [defaults] sets "
           "(repeatable), e.g. model=DIR", "KEY=VALUE"},
     {"mqtt", 0, 0, G_OPTION_ARG_STRING, &mqtt_url,
@@ -938,7 +1150,7 @@ main (int argc, char **argv)
     {"mqtt-device-class", 0, 0, G_OPTION_ARG_STRING, &mqtt_device_class,
         "Device class of the alert binary_sensors (default occupancy; motion, presence, ...)",
         "CLASS"},
-    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL,
+    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &args, NULL,
         "[PIPELINE-DESCRIPTION [:: PIPELINE-DESCRIPTION ...]]"},
     {NULL, 0, 0, G_OPTION_ARG_NONE, NULL, NULL, NULL},
   };
@@ -948,6 +1160,9 @@ main (int argc, char **argv)
   gint status_code = 2;
   guint i;
 
+  /* The locale's charset for messages; arguments are not converted (check_utf8). */
+  setlocale (LC_ALL, "");
+  setlocale (LC_NUMERIC, "C");  /* "2.5" seconds, whatever the language */
   g_option_context_set_summary (context, "Runs gst-launch pipelines and prints slowfastmllm's "
       "answers and alerts as JSON lines (and with --mqtt publishes them on an MQTT broker).");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -959,17 +1174,42 @@ main (int argc, char **argv)
     return 2;
   }
   g_option_context_free (context);
+  if (version) {
+    gchar *gstreamer = gst_version_string ();
+    printf ("slowfast-launch %s (gst-slowfast, %s)\n", VERSION, gstreamer);
+    g_free (gstreamer);
+    status_code = 0;
+    goto out;
+  }
   gst_init (NULL, NULL);
+  find_plugin ();
 
   launcher.slots = g_ptr_array_new_with_free_func (free_slot);
   launcher.restart_delay = restart_delay;
   launcher.restart_on_eos = restart_on_eos;
   launcher.quiet = quiet;
   launcher.text_only = text_only;
+  launcher.tokens = tokens;
+  launcher.progress = progress;
   if (args == NULL && config == NULL) {
     fputs (USAGE, stderr);
     goto out;
   }
+  if (prompt && prompt_file) {
+    fputs ("slowfast-launch: give --prompt or --prompt-file, not both\n", stderr);
+    goto out;
+  }
+  if (!check_utf8 ("--prompt", prompt))
+    goto out;
+  launcher.prompt = prompt_file ? read_prompt_file (prompt_file) : g_strdup (prompt);
+  if (prompt_file && launcher.prompt == NULL)
+    goto out;
+  for (i = 0; args && args[i]; i++)
+    if (!check_utf8 ("an argument", args[i]))
+      goto out;
+  for (i = 0; camera_defaults && camera_defaults[i]; i++)
+    if (!check_utf8 ("--camera-default", camera_defaults[i]))
+      goto out;
   if (mqtt_outbox < 1) {
     fprintf (stderr, "slowfast-launch: --mqtt-outbox must be at least 1\n");
     goto out;
@@ -1017,10 +1257,13 @@ main (int argc, char **argv)
 out:
   /* Before the pipelines go: what they said last is still being delivered. */
   slowfast_mqtt_close (launcher.mqtt, status_code == 2 ? 0 : mqtt_flush);
-  g_ptr_array_unref (launcher.slots);
+  g_clear_pointer (&launcher.slots, g_ptr_array_unref);
   g_strfreev (args);
   g_strfreev (camera_defaults);
   g_free (config);
+  g_free (prompt);
+  g_free (prompt_file);
+  g_free (launcher.prompt);
   g_free (mqtt_url);
   g_free (mqtt_ca);
   g_free (mqtt_cert);
@@ -1031,7 +1274,7 @@ out:
   g_free (mqtt_node);
   g_free (mqtt_discovery_prefix);
   g_free (mqtt_device_class);
-  if (status_code != 2)
+  if (status_code != 2 && !version)
     gst_deinit ();
   return status_code;
 }

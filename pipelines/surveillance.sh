@@ -123,14 +123,14 @@ for spec in "${sources[@]+"${sources[@]}"}"; do
   # Only the answers matter here: the video ends in a fakesink, text_src stays unlinked.
   [ ${#pipeline[@]} -eq 0 ] || pipeline+=(::)
   pipeline+=("${src[@]}" ! videoconvert !
-    slowfastmllm "name=$id" "source-id=$id" "model-location=$model" "prompt=$prompt"
+    slowfastmllm "name=$id" "source-id=$id" "model-location=$model"
       "${alert_props[@]}" "${element_props[@]}" !
     fakesink sync=false async=false)
 done
 
 # Only pipelines with a network source restart; a file's pipeline just ends.
 restart=(--restart-on-error "$retry" --restart-on-eos)
-launch=("$launcher" "${restart[@]}" "${mqtt_args[@]+"${mqtt_args[@]}"}"
+launch=("$launcher" "${restart[@]}" --prompt "$prompt" "${mqtt_args[@]+"${mqtt_args[@]}"}"
   "${config_args[@]+"${config_args[@]}"}" "${pipeline[@]+"${pipeline[@]}"}")
 if [ -n "$log" ]; then
   "${launch[@]}" | tee -i -a "$log"

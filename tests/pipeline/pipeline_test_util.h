@@ -58,6 +58,7 @@ typedef struct
   gint64 session;
   gchar *text;
   gchar *source_id;
+  gchar *prompt;                /* the prompt the element used ("" when the line has none) */
   gint64 window_start, window_end;      /* ns; -1 when null */
   gint64 arrival_us;            /* g_get_monotonic_time () when the line was read */
 } JsonEvent;
@@ -69,6 +70,7 @@ json_event_free (gpointer data)
   g_free (event->type);
   g_free (event->text);
   g_free (event->source_id);
+  g_free (event->prompt);
   g_free (event);
 }
 
@@ -103,6 +105,8 @@ json_event_parse (const gchar * line)
       event->text = g_strdup (json_object_get_string_member_with_default (object, "text", ""));
       event->source_id = g_strdup (json_object_get_string_member_with_default (object,
               "source-id", ""));
+      event->prompt = g_strdup (json_object_get_string_member_with_default (object, "prompt",
+              ""));
       event->window_start = member_time (object, "window-start");
       event->window_end = member_time (object, "window-end");
       event->arrival_us = g_get_monotonic_time ();

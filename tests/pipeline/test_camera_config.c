@@ -126,8 +126,9 @@ main (int argc, char **argv)
   CHECK (has_token (tokens, "protocols=tcp") && has_token (tokens, "door-src."), "rtsp");
   CHECK (has_token (tokens, "slowfastmllm") && has_token (tokens, "name=door")
       && has_token (tokens, "source-id=door"), "element");
-  CHECK (has_token (tokens, "prompt=Is there a person at the door? Answer yes or no."),
-      "prompt token");
+  /* The prompt is set in code by slowfast-launch, never parsed from the description. */
+  for (guint t = 0; tokens[t]; t++)
+    CHECK (!g_str_has_prefix (tokens[t], "prompt="), "a prompt token: %s", tokens[t]);
   CHECK (has_token (tokens, "alert-raise-after=2") && has_token (tokens, "alert-clear-after=3"),
       "alert props");
   CHECK (has_token (tokens, "window-frames=64") && has_token (tokens, "hop-frames=16")
