@@ -374,14 +374,20 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
     options.device = settings.device;
     options.dtype = settings.dtype;
     // A full-scale load takes long enough that an application wants to show how far it is.
+    std::string last_step;
     options.on_progress = [&](double fraction, const std::string& stage) {
-      post_progress(self, GST_PROGRESS_TYPE_CONTINUE, "model-load",
-                    "Loading model '" + location + "': " + stage + " " +
-                        std::to_string(static_cast<int>(fraction * 100 + 0.5)) + "%");
+      const int percent = static_cast<int>(fraction * 100 + 0.5);
+      const std::string step = stage + " " + std::to_string(percent);
+      if (step == last_step) return;  // one message per stage and percent
+      last_step = step;
+      post_progress(
+          self, GST_PROGRESS_TYPE_CONTINUE, "model-load",
+          "Loading model '" + location + "': " + stage + " " + std::to_string(percent) + "%",
+          percent);
     };
     SharedModel shared = acquire_model(options, [&] {
-      post_progress(self, GST_PROGRESS_TYPE_START, "model-load",
-                    "Loading model '" + location + "'");
+      post_progress(self, GST_PROGRESS_TYPE_START, "model-load", "Loading model '" + location + "'",
+                    0);
     });
     priv->model = shared.model;
     priv->session = std::make_unique<slowfast::Session>(priv->model);
@@ -399,7 +405,7 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
                               info.dtype.c_str());
     // code "model-load" for a load from disk, "model-share" when another element's is reused
     post_progress(self, GST_PROGRESS_TYPE_COMPLETE,
-                  shared.loaded_now ? "model-load" : "model-share", text);
+                  shared.loaded_now ? "model-load" : "model-share", text, 100);
     GST_INFO_OBJECT(self, "%s", text);
     g_free(text);
     g_object_notify(G_OBJECT(self), "model-id");
@@ -949,7 +955,7 @@ static void gst_slowfast_mllm_class_init(GstSlowfastMllmClass* klass) {
   gst_element_class_set_static_metadata(
       element_class, "Slow-Fast video MLLM", "Filter/Analyzer/Video",
       "Answers a prompt about a sliding window of video frames with the Slow-Fast video LLM",
-      "gst-slowfast developers");
+      SLOWFAST_PACKAGE_AUTHOR);
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_slowfast_mllm_change_state);
 
   gst_type_mark_as_plugin_api(GST_TYPE_SLOWFAST_MODE, (GstPluginAPIFlags)0);

@@ -118,6 +118,7 @@ struct WindowJob {
   GstClockTime start = GST_CLOCK_TIME_NONE;
   GstClockTime end = GST_CLOCK_TIME_NONE;
   GstClockTime duration = GST_CLOCK_TIME_NONE;
+  bool at_eos = false;  // the last partial window or the whole stream, made at EOS
   std::string prompt;
   slowfast::GenerationParams generation;
   bool stream_tokens = false;
@@ -150,6 +151,7 @@ struct TextItem {
     ReleaseAll,  // no window waits any more (the stream ended without EOS)
     Answer,      // the answer `text` of the window ending at `until`, lasting `duration`
     Reset,       // a new segment: nothing announced, nothing held
+    End,         // the stream ends at `until` (known ahead for files, else at EOS)
   };
   Kind kind = Kind::Event;
   guint64 flushes = 0;  // an Answer made before a later flush or stop is stale
@@ -157,6 +159,7 @@ struct TextItem {
   GstClockTime from = GST_CLOCK_TIME_NONE;
   GstClockTime until = GST_CLOCK_TIME_NONE;
   GstClockTime duration = GST_CLOCK_TIME_NONE;
+  bool at_eos = false;  // an Answer of the window made at EOS
   std::string text;
 };
 
@@ -213,6 +216,7 @@ struct GstSlowfastMllmPrivate {
   GstClockTime stream_end = GST_CLOCK_TIME_NONE;
   GstClockTime video_end = GST_CLOCK_TIME_NONE;  // end of the last frame pushed on src
   bool tail_sent = false;
+  guint64 stream_windows = 0;  // windows made due in this stream (alert mode's EOS warning)
 
   // The stages' queues and the windows waiting for the model.
   gstslowfast::StageQueue<gstslowfast::WorkItem> convert_queue;

@@ -68,9 +68,14 @@ void post_dropped(GstSlowfastMllm* self, const WindowJob& job, guint64 windows_d
 }
 
 void post_progress(GstSlowfastMllm* self, GstProgressType type, const gchar* code,
-                   const std::string& text) {
-  gst_element_post_message(GST_ELEMENT(self),
-                           gst_message_new_progress(GST_OBJECT(self), type, code, text.c_str()));
+                   const std::string& text, int percent) {
+  GstMessage* message = gst_message_new_progress(GST_OBJECT(self), type, code, text.c_str());
+  // The message's own "percent" field, which gst_message_new_progress leaves at 0 or 100.
+  if (percent >= 0) {
+    gst_structure_set(gst_message_writable_structure(message), "percent", G_TYPE_INT, percent,
+                      nullptr);
+  }
+  gst_element_post_message(GST_ELEMENT(self), message);
 }
 
 }  // namespace gstslowfast

@@ -27,8 +27,9 @@ void post_alert(GstSlowfastMllm* self, const WindowJob& job, const char* state,
 void post_token(GstSlowfastMllm* self, const WindowJob& job, const std::string& piece);
 // windows_dropped: the element's total so far.
 void post_dropped(GstSlowfastMllm* self, const WindowJob& job, guint64 windows_dropped);
-// GST_MESSAGE_PROGRESS about the model: code "model-load" or "model-share".
+// GST_MESSAGE_PROGRESS about the model: code "model-load" or "model-share"; `percent` (>= 0)
+// replaces the message's default (0, or 100 once complete).
 void post_progress(GstSlowfastMllm* self, GstProgressType type, const gchar* code,
-                   const std::string& text);
+                   const std::string& text, int percent = -1);
 
 }  // namespace gstslowfast

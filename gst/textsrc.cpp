@@ -44,11 +44,20 @@ void handle(GstSlowfastMllm* self, TextItem& item) {
     case TextItem::Kind::Reset:
       timeline.reset();
       break;
+    case TextItem::Kind::End:
+      timeline.set_end(item.until);
+      break;
     case TextItem::Kind::Answer: {
       // A flush came after the window was made: its hold is gone with the reset.
       if (item.flushes != priv->flushes.load()) break;
-      const auto span = timeline.place(item.until, item.duration);
-      if (!span) break;
+      const auto span = timeline.place(item.until, item.duration, item.at_eos);
+      if (!span) {
+        GST_DEBUG_OBJECT(self,
+                         "answer of the window ending at %" GST_TIME_FORMAT
+                         " has no time left in the stream: bus only",
+                         GST_TIME_ARGS(item.until));
+        break;
+      }
       GstBuffer* buffer = gst_buffer_new_memdup(item.text.data(), item.text.size());
       GST_BUFFER_PTS(buffer) = span->start;
       GST_BUFFER_DURATION(buffer) = span->duration;

@@ -27,25 +27,30 @@ std::optional<TextTimeline::Span> TextTimeline::advance(uint64_t from, uint64_t 
   return gap;
 }
 
-std::optional<TextTimeline::Span> TextTimeline::place(uint64_t end, uint64_t duration) {
+std::optional<TextTimeline::Span> TextTimeline::place(uint64_t end, uint64_t duration,
+                                                      bool at_eos) {
   release(end);
   if (ended_) return std::nullopt;
   Span span{end, duration};
-  // An EOS window comes less than a hop after the previous one: its caption overlaps it.
-  if (last_pts_ != kNoTime && span.start != kNoTime && span.start < last_pts_) {
-    span.start = last_pts_;
+  if (span.start == kNoTime) return span;
+  if (last_stop_ != kNoTime) {
+    if (at_eos) return std::nullopt;  // the stream has no time left to show it; the bus has it
+    if (span.start < last_stop_) span.start = last_stop_;
   }
-  if (span.start != kNoTime) {
-    const uint64_t stop = duration != kNoTime ? span.start + duration : span.start;
-    last_pts_ = span.start;
-    if (position_ == kNoTime || stop > position_) position_ = stop;
+  if (end_ != kNoTime && !at_eos) {
+    if (span.start >= end_) return std::nullopt;
+    if (duration == kNoTime || duration > end_ - span.start) span.duration = end_ - span.start;
   }
+  const uint64_t stop = span.duration != kNoTime ? span.start + span.duration : span.start;
+  last_stop_ = stop;
+  if (position_ == kNoTime || stop > position_) position_ = stop;
   return span;
 }
 
 void TextTimeline::reset() {
   position_ = kNoTime;
-  last_pts_ = kNoTime;
+  last_stop_ = kNoTime;
+  end_ = kNoTime;
   held_.clear();
   ended_ = false;
 }

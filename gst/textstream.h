@@ -31,9 +31,16 @@ class TextTimeline {
   // to the end of the earliest held window when that is earlier. Nothing after end_stream().
   std::optional<Span> advance(uint64_t from, uint64_t until);
   // The answer of the window ending at `end`, to last `duration`: where its buffer goes, and the
-  // window's hold is released. PTS never decrease: an answer that would start before the previous
-  // one starts with it. Nothing after end_stream().
-  std::optional<Span> place(uint64_t end, uint64_t duration);
+  // window's hold is released. Captions never overlap: an answer that would start before the
+  // previous one stops starts at that stop. Once the stream's end is known (set_end), durations
+  // are clipped to it and an answer with no time left is not placed. The answer of the window
+  // made at EOS (`at_eos`) ends where the stream does: it is placed, unclipped, only when it is
+  // the segment's only answer (whole-stream mode, a clip shorter than a window), else it would
+  // overlap the last caption or have no time at all. Nothing after end_stream().
+  std::optional<Span> place(uint64_t end, uint64_t duration, bool at_eos = false);
+
+  // Where the stream ends (a file's duration, known ahead, or the last frame's end at EOS).
+  void set_end(uint64_t end) { end_ = end; }
 
   // EOS was sent: nothing more until reset().
   void end_stream() { ended_ = true; }
@@ -46,7 +53,8 @@ class TextTimeline {
 
  private:
   uint64_t position_ = kNoTime;
-  uint64_t last_pts_ = kNoTime;
+  uint64_t last_stop_ = kNoTime;  // where the previous answer stops (its start if unbounded)
+  uint64_t end_ = kNoTime;
   std::multiset<uint64_t> held_;
   bool ended_ = false;
 };

@@ -21,6 +21,7 @@ GstFlowReturn enqueue_window(GstSlowfastMllm* self, WindowPtr job, bool is_final
 
   // The text stream holds at the window's end before the worker can answer it.
   queue_text_at(self, TextItem::Kind::Hold, GST_CLOCK_TIME_NONE, job->end);
+  priv->stream_windows++;
   auto admission = priv->pending.admit(job, settings.max_pending_windows, drop);
   if (!admission.admitted || halted(priv) ||
       !priv->convert_queue.push({WorkItem::Kind::Window, job->epoch, nullptr, job})) {
@@ -132,6 +133,7 @@ void reset_stream_state(GstSlowfastMllm* self) {
   priv->video_end = GST_CLOCK_TIME_NONE;
   priv->live_known = false;
   priv->capture_source = nullptr;
+  priv->stream_windows = 0;
 }
 
 // Makes everything queued and running stale, then drops what is queued: a running generation
@@ -222,6 +224,32 @@ void drain(GstSlowfastMllm* self) {
   });
 }
 
+// Alert mode raises after alert-raise-after consecutive yes answers: a stream (a short file)
+// that got fewer answers could never raise one, which must not pass for "nothing happened".
+static void warn_if_too_short_for_alert(GstSlowfastMllm* self) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  GST_OBJECT_LOCK(self);
+  const guint raise_after = priv->settings.alert_raise_after;
+  const bool raised = priv->alert.raised();
+  GST_OBJECT_UNLOCK(self);
+  if (raise_after == 0 || raised || priv->stream_windows >= raise_after) return;
+  const Settings& run = priv->run;
+  const guint needed_frames = run.window_frames + (raise_after - 1) * run.hop_frames;
+  gchar* seconds = run.sample_fps > 0
+                       ? g_strdup_printf(", %.1f s at sample-fps=%g",
+                                         needed_frames / run.sample_fps, run.sample_fps)
+                       : g_strdup("");
+  GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                      ("The stream ended after %" G_GUINT64_FORMAT " answer(s): with "
+                       "alert-raise-after=%u no alert could be raised",
+                       priv->stream_windows, raise_after),
+                      ("An alert needs %u consecutive yes answers: a stream of at least %u sampled "
+                       "frames (window-frames + (alert-raise-after - 1) x hop-frames%s); for short "
+                       "clips lower alert-raise-after or hop-frames",
+                       raise_after, needed_frames, seconds));
+  g_free(seconds);
+}
+
 // EOS: answers the last partial window (sliding) or the whole stream, then waits for it.
 void finish_stream(GstSlowfastMllm* self) {
   GstSlowfastMllmPrivate* priv = self->priv;
@@ -229,16 +257,23 @@ void finish_stream(GstSlowfastMllm* self) {
 
   if (!priv->model) return;
   if (run.mode == GST_SLOWFAST_MODE_SLIDING) {
+    // Live, the end is known only now: answers still being made stop there. Not live, a file's
+    // end was known ahead (announce_stream_end); an end learnt at EOS would clip only the
+    // answers that happen to come late, so the text would depend on the machine's speed.
+    if (priv->live && GST_CLOCK_TIME_IS_VALID(priv->video_end)) {
+      queue_text_at(self, TextItem::Kind::End, GST_CLOCK_TIME_NONE, priv->video_end);
+    }
     if (std::optional<Window> last = priv->window.finish()) {
       const auto* first = priv->frame_times.find(last->first);
       const auto* newest = priv->frame_times.find(last->last);
       if (first && newest) {
-        enqueue_window(self,
-                       make_window_job(self, *last, last->indices(), first->first, newest->second,
-                                       GST_CLOCK_TIME_NONE),
-                       true);
+        WindowPtr job = make_window_job(self, *last, last->indices(), first->first, newest->second,
+                                        GST_CLOCK_TIME_NONE);
+        job->at_eos = true;
+        enqueue_window(self, job, true);
       }
     }
+    warn_if_too_short_for_alert(self);
   } else if (priv->window.count() > 0) {
     const uint64_t n = priv->window.count();
     if (!priv->tail_sent && priv->tail) {
@@ -250,10 +285,10 @@ void finish_stream(GstSlowfastMllm* self) {
     whole.first = 0;
     whole.last = n - 1;
     whole.size = run.window_frames;
-    enqueue_window(self,
-                   make_window_job(self, whole, picks, priv->stream_start, priv->stream_end,
-                                   GST_CLOCK_TIME_NONE),
-                   true);
+    WindowPtr job = make_window_job(self, whole, picks, priv->stream_start, priv->stream_end,
+                                    GST_CLOCK_TIME_NONE);
+    job->at_eos = true;
+    enqueue_window(self, job, true);
   }
   drain(self);
 }
@@ -280,6 +315,23 @@ void restart_windows(GstSlowfastMllm* self, bool answer_the_rest) {
 // (a GAP after the last answer), and the next segment always restarts windows and is sent on
 // text_src.
 
+// A file's end is known ahead (its segment's stop, or its duration): captions are clipped to it
+// as they are placed, so the last one does not run past the end of the video.
+static void announce_stream_end(GstSlowfastMllm* self) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  if (!priv->have_segment || priv->segment.format != GST_FORMAT_TIME) return;
+  GstClockTime end = priv->segment.stop;
+  gint64 duration = -1;
+  if (!GST_CLOCK_TIME_IS_VALID(end) &&
+      gst_pad_peer_query_duration(self->sinkpad, GST_FORMAT_TIME, &duration) && duration > 0) {
+    end = gst_segment_position_from_stream_time(&priv->segment, GST_FORMAT_TIME,
+                                                static_cast<guint64>(duration));
+  }
+  if (!GST_CLOCK_TIME_IS_VALID(end)) return;
+  GST_DEBUG_OBJECT(self, "the stream ends at %" GST_TIME_FORMAT, GST_TIME_ARGS(end));
+  queue_text_at(self, TextItem::Kind::End, GST_CLOCK_TIME_NONE, end);
+}
+
 // Is the pipeline upstream live? Asked once per segment with a latency query.
 void check_live(GstSlowfastMllm* self) {
   GstSlowfastMllmPrivate* priv = self->priv;
@@ -291,6 +343,7 @@ void check_live(GstSlowfastMllm* self) {
   priv->live = live;
   priv->live_known = true;
   GST_DEBUG_OBJECT(self, "upstream is %s", live ? "live" : "not live");
+  if (!live && priv->run.mode == GST_SLOWFAST_MODE_SLIDING) announce_stream_end(self);
 }
 
 // The stream ends without EOS (a new one starts): the text stream then covers every frame of it

@@ -247,6 +247,7 @@ void answer_window(GstSlowfastMllm* self, WorkerState& state, const WindowJob& j
   text.flushes = job.flushes;
   text.until = job.end;
   text.duration = job.duration;
+  text.at_eos = job.at_eos;
   text.text = answer.text;
   queue_text(self, std::move(text));
 

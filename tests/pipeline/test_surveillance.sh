@@ -140,4 +140,20 @@ started=$(date +%s)
 finished=$(date +%s)
 # 96 frames: windows due at frames 8, 12, ..., 96: 23 answers.
 python3 "$work/check.py" "$work/yesno.jsonl" "$started" "$finished" 2 1 23 2 1 mix
+
+# A file shorter than one window gets one answer: with --raise-after 2 no alert can be raised,
+# and the element says so (a warning, printed by slowfast-launch) instead of passing for "no
+# alert". With --raise-after 1 the same file raises it.
+gst-launch-1.0 -q videotestsrc pattern=ball num-buffers=6 ! "$caps" ! matroskamux ! \
+  filesink location="$work/short.mkv"
+"${surveillance[@]}" --model "$work/yesno" --max-new-tokens 1 --source "short=$work/short.mkv" \
+  --condition "Is there a white ball?" --raise-after 2 > "$work/short.jsonl" 2> "$work/short.err"
+grep -q "The stream ended after 1 answer(s): with alert-raise-after=2 no alert could be raised" \
+  "$work/short.err" || { echo "no warning about the short file:"; cat "$work/short.err"; exit 1; }
+if grep -q '"slowfast-alert"' "$work/short.jsonl"; then echo "an alert from one answer"; exit 1; fi
+"${surveillance[@]}" --model "$work/yesno" --max-new-tokens 1 --source "short=$work/short.mkv" \
+  --condition "Is there a white ball?" --raise-after 1 > "$work/short1.jsonl" 2> "$work/short1.err"
+grep -q '"state":"raised"' "$work/short1.jsonl" || { echo "raise-after 1: no alert"; exit 1; }
+if grep -q "no alert could be raised" "$work/short1.err"; then echo "warned with raise-after 1"; exit 1; fi
+echo "short file: warned with raise-after 2, raised with raise-after 1"
 echo ok
