@@ -336,6 +336,43 @@ queue_control (SlowfastMqtt * mqtt, const gchar * topic, const gchar * payload, 
   g_queue_push_tail (&mqtt->control, message);
 }
 
+/* Starts a discovery entity's config: its name, ids and state topic (CAMERA/STATE_LEVEL). */
+static JsonBuilder *
+begin_entity (SlowfastMqtt * mqtt, Camera * camera, const gchar * node_id, const gchar * object,
+    const gchar * name, const gchar * state_level, gchar ** state_topic)
+{
+  JsonBuilder *b = json_builder_new ();
+  gchar *unique = g_strdup_printf ("slowfast_%s_%s_%s", node_id, object, name);
+
+  json_builder_begin_object (b);
+  add_member (b, "name", name);
+  add_member (b, "unique_id", unique);
+  add_member (b, "object_id", unique);
+  *state_topic = topic_for (mqtt, camera->id, state_level);
+  add_member (b, "state_topic", *state_topic);
+  g_free (unique);
+  return b;
+}
+
+/* Ends the config and queues it, retained, on PREFIX/COMPONENT/NODE/OBJECT_NAME/config. */
+static void
+finish_entity (SlowfastMqtt * mqtt, Camera * camera, JsonBuilder * b, const gchar * component,
+    const gchar * node_id, const gchar * object, const gchar * name, gchar * state_topic)
+{
+  gchar *payload, *topic;
+
+  add_availability (mqtt, b, camera->id);
+  json_builder_end_object (b);
+  payload = slowfast_json_to_string (b);
+  topic = g_strdup_printf ("%s/%s/%s/%s_%s/config", mqtt->discovery_prefix, component, node_id,
+      object, name);
+  queue_control (mqtt, topic, payload, TRUE);
+  g_free (topic);
+  g_free (payload);
+  g_free (state_topic);
+  g_object_unref (b);
+}
+
 /* Home Assistant MQTT discovery: a binary_sensor for the alert, a sensor for the last answer. */
 static void
 queue_discovery (SlowfastMqtt * mqtt, Camera * camera)
@@ -343,57 +380,23 @@ queue_discovery (SlowfastMqtt * mqtt, Camera * camera)
   gchar *node_id = discovery_id (mqtt->node);
   gchar *object = discovery_id (camera->id);
   JsonBuilder *b;
-  gchar *topic, *payload, *state_topic, *unique;
+  gchar *state_topic;
 
   if (camera->alert) {
-    b = json_builder_new ();
-    json_builder_begin_object (b);
-    add_member (b, "name", "alert");
-    unique = g_strdup_printf ("slowfast_%s_%s_alert", node_id, object);
-    add_member (b, "unique_id", unique);
-    add_member (b, "object_id", unique);
-    state_topic = topic_for (mqtt, camera->id, "alert/state");
-    add_member (b, "state_topic", state_topic);
+    b = begin_entity (mqtt, camera, node_id, object, "alert", "alert/state", &state_topic);
     add_member (b, "payload_on", "raised");
     add_member (b, "payload_off", "cleared");
     add_member (b, "device_class", camera->device_class ? camera->device_class
         : mqtt->device_class);
-    add_availability (mqtt, b, camera->id);
-    json_builder_end_object (b);
-    payload = slowfast_json_to_string (b);
-    topic = g_strdup_printf ("%s/binary_sensor/%s/%s_alert/config", mqtt->discovery_prefix,
-        node_id, object);
-    queue_control (mqtt, topic, payload, TRUE);
-    g_free (topic);
-    g_free (payload);
-    g_free (state_topic);
-    g_free (unique);
-    g_object_unref (b);
+    finish_entity (mqtt, camera, b, "binary_sensor", node_id, object, "alert", state_topic);
   }
 
-  b = json_builder_new ();
-  json_builder_begin_object (b);
-  add_member (b, "name", "answer");
-  unique = g_strdup_printf ("slowfast_%s_%s_answer", node_id, object);
-  add_member (b, "unique_id", unique);
-  add_member (b, "object_id", unique);
-  state_topic = topic_for (mqtt, camera->id, "answer");
-  add_member (b, "state_topic", state_topic);
+  b = begin_entity (mqtt, camera, node_id, object, "answer", "answer", &state_topic);
   /* A sensor's state holds at most 255 characters; the whole answer is in the attributes. */
   add_member (b, "value_template", "{{ value_json.text[:255] }}");
   add_member (b, "json_attributes_topic", state_topic);
   add_member (b, "icon", "mdi:cctv");
-  add_availability (mqtt, b, camera->id);
-  json_builder_end_object (b);
-  payload = slowfast_json_to_string (b);
-  topic = g_strdup_printf ("%s/sensor/%s/%s_answer/config", mqtt->discovery_prefix, node_id,
-      object);
-  queue_control (mqtt, topic, payload, TRUE);
-  g_free (topic);
-  g_free (payload);
-  g_free (state_topic);
-  g_free (unique);
-  g_object_unref (b);
+  finish_entity (mqtt, camera, b, "sensor", node_id, object, "answer", state_topic);
   g_free (node_id);
   g_free (object);
 }

@@ -4,7 +4,8 @@
 # (lavfi movie=...[out0+subcc]) reads the CC1 captions back from the A/53 SEI of the MPEG-TS, and
 # cea608_check.py requires every answer's text, in order, within 1 s of its PTS.
 #   A. the gst-launch-1.0 line of docs/pipelines.md, as a user types it (roll-up2, the default);
-#   B. pipelines/broadcast-captions.sh --closed-captions on a file, in pop-on mode.
+#   B. pipelines/broadcast-captions.sh --closed-captions on a file, in pop-on mode;
+#   C. the same from a live source (videotestsrc is-live=true), roll-up2.
 #   test_cea608_ts.sh BUILD_DIR
 set -euo pipefail
 build=${1:?usage: test_cea608_ts.sh BUILD_DIR}
@@ -64,4 +65,23 @@ PY
 decode "$work/b/captions.ts" "$work/b.srt"
 cat "$work/b.srt"
 python3 "$here/cea608_check.py" "$work/b.tsv" "$work/b.srt" "$video_end" pop-on
+
+echo "== C: broadcast-captions.sh --live --closed-captions (roll-up2)"
+# A live source: 12 s of videotestsrc is-live=true at 25 fps, made 29.97 fps by the script's
+# videorate; the captions must be carried as in the file case.
+BUILD_DIR=$build "$root/pipelines/broadcast-captions.sh" --live --duration 12 \
+  --out "$work/c" --model "$model" --window-frames 16 --hop-frames 8 --sample-fps 4 \
+  --max-new-tokens 24 --set temperature=0 --closed-captions \
+  > "$work/c.jsonl" 2> "$work/c.log" || { cat "$work/c.log"; exit 1; }
+python3 - "$work/c.jsonl" > "$work/c.tsv" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    event = json.loads(line)
+    if event.get("type") == "slowfast-answer":
+        print(f"{event['window-end']}\t{event['text']}")
+PY
+[ -s "$work/c.tsv" ] || { echo "live: no answers"; cat "$work/c.log"; exit 1; }
+decode "$work/c/captions.ts" "$work/c.srt"
+cat "$work/c.srt"
+python3 "$here/cea608_check.py" "$work/c.tsv" "$work/c.srt" 12
 echo "ok"
