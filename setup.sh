@@ -5,6 +5,10 @@
 #   ./setup.sh test     ... then run the whole test suite; last line: "N passed, N failed"
 #   ./setup.sh demo     ... then run the main job: a real pipeline through slowfastmllm
 #   ./setup.sh bench    ... then run the benchmarks (suite 'bench'; figures in the log)
+#   ./setup.sh engine   the engine-only build (-Dgstreamer=disabled) in build-engine/: model/'s
+#                       libraries, slowfast-cli and the unit suite, as on a machine without
+#                       GStreamer (CI runs it beside the full build)
+#   ./setup.sh ci       test, then engine; one summary line over both
 #
 # Environment: BUILD_DIR (default ./build), MESON_ARGS (extra `meson setup` arguments, e.g.
 # -Dlibtorch=/opt/libtorch for an official libtorch directory, CUDA or not).
@@ -92,14 +96,21 @@ configure_and_build() {
   meson compile -C "$build" "$@"
 }
 
-# Prints "N passed, N failed[, N skipped]" from meson's machine-readable log and fails when
-# anything failed or nothing ran.
+# Prints "N passed, N failed[, N skipped]" from meson's machine-readable logs (of $build, or of
+# the build directories given) and fails when anything failed or nothing ran.
 summarize_tests() {
-  python3 - "$build/meson-logs/testlog.json" <<'PY'
-import json, sys
+  local logs=() dir
+  for dir in "${@:-$build}"; do logs+=("$dir/meson-logs/testlog.json"); done
+  python3 - "${logs[@]}" <<'PY'
+import json, os, sys
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 failed = []
-with open(sys.argv[1]) as log:
+for path in sys.argv[1:]:
+  if not os.path.exists(path):
+    counts["failed"] += 1
+    failed.append(f"{path}: no test log (the build failed)")
+    continue
+  with open(path) as log:
     for line in log:
         t = json.loads(line)
         r = t["result"]
@@ -124,18 +135,47 @@ run_tests() {
   return $status
 }
 
+# The engine-only build: no GStreamer looked up or linked (test cli_engine_only checks ldd).
+engine_build=${ENGINE_BUILD_DIR:-$here/build-engine}
+engine_targets=(slowfast-cli unit_core unit_vision unit_text unit_engine unit_tokenizer)
+engine_test() {
+  local status=0
+  rm -f "$engine_build/meson-logs/testlog.json"
+  if [ ! -f "$engine_build/build.ninja" ]; then
+    # shellcheck disable=SC2086
+    meson setup "$engine_build" "$here" -Dgstreamer=disabled -Dtests=enabled ${MESON_ARGS:-} ||
+      return 1
+  fi
+  echo "setup: compiling the engine-only build in $engine_build (about 10 minutes on 2 cores)"
+  meson compile -C "$engine_build" "${engine_targets[@]}" || return 1
+  meson test -C "$engine_build" --no-rebuild --print-errorlogs --suite unit "$@" || status=$?
+  return $status
+}
+
 command=${1:-build}
 shift || true
 install_missing
 install_tokenizer_reference
 case "$command" in
   demo) SETUP_MINUTES_HINT=15 configure_and_build gstslowfast slowfast-launch slowfast-demo ;;
+  engine) ;;
   *) configure_and_build ;;
 esac
 case "$command" in
   build) ;;
   test) run_tests "$@" ;;
+  engine)
+    status=0
+    engine_test "$@" || status=1
+    summarize_tests "$engine_build" || status=1
+    exit $status ;;
+  ci)
+    status=0
+    meson test -C "$build" --print-errorlogs "$@" || status=1
+    engine_test || status=1
+    summarize_tests "$build" "$engine_build" || status=1
+    exit $status ;;
   bench) run_tests --suite bench "$@" ;;
   demo) exec bash "$here/pipelines/demo.sh" "$@" ;;
-  *) echo "usage: $0 [build|test|demo|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|demo|bench|engine|ci]" >&2; exit 2 ;;
 esac
