@@ -22,6 +22,15 @@ trap 'rm -rf "$work"' EXIT
 # 12 s at 29.97 fps; windows of 16 frames sampled at 4 fps, an answer every 2 s from 4 s on.
 frames=360
 video_end=$(python3 -c "print($frames * 1001 / 30000)")
+answers_tsv() {  # JSONL: slowfast-launch's answer lines as "PTS<TAB>TEXT" (cea608_check.py)
+  python3 - "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    event = json.loads(line)
+    if event.get("type") == "slowfast-answer":
+        print(f"{event['window-end']}\t{event['text']}")
+PY
+}
 decode() {  # TS SRT: ffmpeg's own CEA-608 decoder on the caption side data of the H.264 frames
   ffmpeg -nostdin -loglevel error -y -f lavfi -i "movie=$1[out0+subcc]" -map 0:1 "$2"
 }
@@ -55,13 +64,7 @@ BUILD_DIR=$build "$root/pipelines/broadcast-captions.sh" --input "$work/clip.mp4
   --out "$work/b" --model "$model" --window-frames 16 --hop-frames 8 --sample-fps 4 \
   --max-new-tokens 24 --set temperature=0 --closed-captions --cc-mode pop-on \
   > "$work/b.jsonl" 2> "$work/b.log" || { cat "$work/b.log"; exit 1; }
-python3 - "$work/b.jsonl" > "$work/b.tsv" <<'PY'
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8"):
-    event = json.loads(line)
-    if event.get("type") == "slowfast-answer":
-        print(f"{event['window-end']}\t{event['text']}")
-PY
+answers_tsv "$work/b.jsonl" > "$work/b.tsv"
 decode "$work/b/captions.ts" "$work/b.srt"
 cat "$work/b.srt"
 python3 "$here/cea608_check.py" "$work/b.tsv" "$work/b.srt" "$video_end" pop-on
@@ -73,13 +76,7 @@ BUILD_DIR=$build "$root/pipelines/broadcast-captions.sh" --live --duration 12 \
   --out "$work/c" --model "$model" --window-frames 16 --hop-frames 8 --sample-fps 4 \
   --max-new-tokens 24 --set temperature=0 --closed-captions \
   > "$work/c.jsonl" 2> "$work/c.log" || { cat "$work/c.log"; exit 1; }
-python3 - "$work/c.jsonl" > "$work/c.tsv" <<'PY'
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8"):
-    event = json.loads(line)
-    if event.get("type") == "slowfast-answer":
-        print(f"{event['window-end']}\t{event['text']}")
-PY
+answers_tsv "$work/c.jsonl" > "$work/c.tsv"
 [ -s "$work/c.tsv" ] || { echo "live: no answers"; cat "$work/c.log"; exit 1; }
 decode "$work/c/captions.ts" "$work/c.srt"
 cat "$work/c.srt"
