@@ -7,6 +7,9 @@
 #   captions.ts     with --closed-captions: MPEG-TS, H.264 at 29.97 fps carrying the answers as
 #                   CEA-608 closed captions (CC1) in ATSC A/53 SEI (texttocea608, ccconverter,
 #                   cccombiner, x264enc, mpegtsmux)
+#   line21.mkv      with --line21: SD video (720x486, 29.97 fps interlaced, lossless FFV1)
+#                   with the same CC1 captions drawn on line 21 (texttocea608, cccombiner,
+#                   line21encoder), for analog/SDI-era chains that take line-21 captions
 # and every answer is printed as a JSON line on stdout. One pipeline, one model, one decode: the
 # text stream is teed to all four outputs. docs/pipelines.md explains it.
 set -euo pipefail
@@ -26,6 +29,8 @@ Output:
   --out DIR              where the four files go (default ./broadcast-out)
   --closed-captions      also write captions.ts: MPEG-TS with H.264 (29.97 fps) carrying the
                          answers as CEA-608 CC1 closed captions in A/53 SEI, for broadcast
+  --line21               also write line21.mkv: SD 720x486 29.97 fps interlaced video with the
+                         CC1 captions encoded on line 21 (EIA-608 waveform), lossless FFV1
   --cc-mode MODE         closed-caption style: roll-up2 (default), roll-up3, roll-up4, pop-on
 $common_usage
 EOF
@@ -37,6 +42,7 @@ source_desc=
 duration=20
 out=./broadcast-out
 closed_captions=false
+line21=false
 cc_mode=roll-up2
 prompt="Please describe this video in detail."
 while [ $# -gt 0 ]; do
@@ -47,6 +53,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     --closed-captions) closed_captions=true; shift ;;
+    --line21) line21=true; shift ;;
     --cc-mode) cc_mode=${2:?}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) parse_common_option "$@" || die "unknown option $1 (--help)"; shift "$shift_by" ;;
@@ -109,6 +116,21 @@ if $closed_captions; then
       filesink "location=$out/captions.ts"
   )
 fi
+if $line21; then
+  # NTSC SD: 720x486 at 29.97 fps, each progressive frame split into two fields (2:2, the
+  # interlaced frame line21encoder writes into); cccombiner attaches one CEA-608 pair per frame
+  # and line21encoder draws it as the line-21 waveform of field 1. FFV1 keeps that waveform
+  # exact, which a lossy codec would blur.
+  pipeline+=(
+    video. ! "${q[@]}" ! videorate ! videoscale add-borders=true ! videoconvert !
+      "${i420[@]}",width=720,height=486,pixel-aspect-ratio=10/11,framerate=30000/1001 !
+      interlace field-pattern=2:2 top-field-first=true ! l21.sink
+    text. ! "${q[@]}" ! texttocea608 "mode=$cc_mode" ! closedcaption/x-cea-608,format=s334-1a !
+      l21.caption
+    cccombiner name=l21 ! line21encoder remove-caption-meta=true ! avenc_ffv1 ! matroskamux !
+      filesink "location=$out/line21.mkv"
+  )
+fi
 if $audio; then
   pipeline+=(
     dec. ! audio/x-raw ! "${q[@]}" ! audioconvert ! audioresample ! avenc_aac ! tee name=audio
@@ -120,4 +142,4 @@ fi
 
 "$launcher" --prompt "$prompt" "${pipeline[@]}"
 echo "$(basename "$0"): wrote $out/burned.mp4, captions.srt, captions.vtt, subtitled.mkv$(
-  $closed_captions && echo ", captions.ts")" >&2
+  $closed_captions && echo ", captions.ts")$($line21 && echo ", line21.mkv")" >&2

@@ -4,7 +4,9 @@
 # (lavfi movie=...[out0+subcc]) reads the CC1 captions back from the A/53 SEI of the MPEG-TS, and
 # cea608_check.py requires every answer's text, in order, within 1 s of its PTS.
 #   A. the gst-launch-1.0 line of docs/pipelines.md, as a user types it (roll-up2, the default);
-#   B. pipelines/broadcast-captions.sh --closed-captions on a file, in pop-on mode;
+#   B. pipelines/broadcast-captions.sh --closed-captions --line21 on a file, in pop-on mode: the
+#      TS as above, and the SD line-21 video read back by line21decoder (libzvbi's line-21
+#      slicer) into a TS for ffmpeg's decoder;
 #   C. the same from a live source (videotestsrc is-live=true), roll-up2.
 #   test_cea608_ts.sh BUILD_DIR
 set -euo pipefail
@@ -35,6 +37,19 @@ decode() {  # TS SRT: ffmpeg's own CEA-608 decoder on the caption side data of t
   ffmpeg -nostdin -loglevel error -y -f lavfi -i "movie=$1[out0+subcc]" -map 0:1 "$2"
 }
 
+# line21.mkv -> TS: line21decoder slices the line-21 waveform back into CEA-608 pairs, which
+# cccombiner and x264enc carry as A/53 SEI for decode(). (1.22's line21decoder mis-handles
+# avdec_ffv1's own buffers, hence the conversion to UYVY first.)
+line21_to_ts() {
+  local q="queue max-size-time=0 max-size-buffers=0 max-size-bytes=0"
+  gst-launch-1.0 -q filesrc location="$1" ! matroskademux ! avdec_ffv1 ! videoconvert ! \
+    video/x-raw,format=UYVY ! line21decoder ! ccextractor name=e \
+    e.src ! $q ! deinterlace ! videoscale ! video/x-raw,width=320,height=240 ! cc.sink \
+    e.caption ! $q ! ccconverter ! closedcaption/x-cea-708,format=cc_data ! cc.caption \
+    cccombiner name=cc ! videoconvert ! x264enc speed-preset=ultrafast ! h264parse ! mpegtsmux ! \
+    filesink location="$2"
+}
+
 echo "== A: gst-launch-1.0, roll-up2"
 q="queue max-size-time=0 max-size-buffers=0 max-size-bytes=0"
 gst-launch-1.0 -m -e videotestsrc pattern=ball num-buffers=$frames ! \
@@ -56,18 +71,27 @@ decode "$work/a.ts" "$work/a.srt"
 cat "$work/a.srt"
 python3 "$here/cea608_check.py" "$work/a.tsv" "$work/a.srt" "$video_end"
 
-echo "== B: broadcast-captions.sh --closed-captions --cc-mode pop-on"
+echo "== B: broadcast-captions.sh --closed-captions --line21 --cc-mode pop-on"
 gst-launch-1.0 -q videotestsrc pattern=ball num-buffers=$frames ! \
   video/x-raw,width=320,height=240,framerate=30000/1001 ! x264enc speed-preset=ultrafast ! \
   mp4mux ! filesink location="$work/clip.mp4"
 BUILD_DIR=$build "$root/pipelines/broadcast-captions.sh" --input "$work/clip.mp4" \
   --out "$work/b" --model "$model" --window-frames 16 --hop-frames 8 --sample-fps 4 \
-  --max-new-tokens 24 --set temperature=0 --closed-captions --cc-mode pop-on \
+  --max-new-tokens 24 --set temperature=0 --closed-captions --line21 --cc-mode pop-on \
   > "$work/b.jsonl" 2> "$work/b.log" || { cat "$work/b.log"; exit 1; }
 answers_tsv "$work/b.jsonl" > "$work/b.tsv"
 decode "$work/b/captions.ts" "$work/b.srt"
 cat "$work/b.srt"
 python3 "$here/cea608_check.py" "$work/b.tsv" "$work/b.srt" "$video_end" pop-on
+echo "-- B: line21.mkv"
+gst-discoverer-1.0 "$work/b/line21.mkv" > "$work/b-line21.txt"
+for want in "Width: 720" "Height: 486" "Frame rate: 30000/1001" "Interlaced: true"; do
+  grep -q "$want" "$work/b-line21.txt" || { cat "$work/b-line21.txt"; echo "line21.mkv: no '$want'"; exit 1; }
+done
+line21_to_ts "$work/b/line21.mkv" "$work/b-line21.ts"
+decode "$work/b-line21.ts" "$work/b-line21.srt"
+cat "$work/b-line21.srt"
+python3 "$here/cea608_check.py" "$work/b.tsv" "$work/b-line21.srt" "$video_end" pop-on
 
 echo "== C: broadcast-captions.sh --live --closed-captions (roll-up2)"
 # A live source: 12 s of videotestsrc is-live=true at 25 fps, made 29.97 fps by the script's
