@@ -62,6 +62,7 @@ enum {
   PROP_SEED,
   PROP_DEVICE,
   PROP_DTYPE,
+  PROP_WEIGHTS_IN_MEMORY,
   PROP_MAX_PENDING_WINDOWS,
   PROP_LEAKY,
   PROP_LATENCY,
@@ -351,7 +352,8 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
     return TRUE;
   }
   if (priv->model && priv->loaded_location == settings.model_location &&
-      priv->loaded_device == settings.device && priv->loaded_dtype == settings.dtype) {
+      priv->loaded_device == settings.device && priv->loaded_dtype == settings.dtype &&
+      priv->loaded_weights_in_memory == settings.weights_in_memory) {
     return TRUE;
   }
 
@@ -373,6 +375,7 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
     options.model_dir = location;
     options.device = settings.device;
     options.dtype = settings.dtype;
+    options.weights_in_memory = settings.weights_in_memory;
     // A full-scale load takes long enough that an application wants to show how far it is.
     std::string last_step;
     options.on_progress = [&](double fraction, const std::string& stage) {
@@ -394,6 +397,7 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
     priv->loaded_location = location;
     priv->loaded_device = settings.device;
     priv->loaded_dtype = settings.dtype;
+    priv->loaded_weights_in_memory = settings.weights_in_memory;
     const slowfast::ModelInfo& info = priv->model->info();
     gchar* text =
         shared.loaded_now
@@ -571,6 +575,9 @@ static void gst_slowfast_mllm_set_property(GObject* object, guint prop_id, const
     case PROP_DTYPE:
       s.dtype = (slowfast::DType)g_value_get_enum(value);
       break;
+    case PROP_WEIGHTS_IN_MEMORY:
+      s.weights_in_memory = g_value_get_boolean(value);
+      break;
     case PROP_MAX_PENDING_WINDOWS:
       s.max_pending_windows = g_value_get_uint(value);
       break;
@@ -669,6 +676,9 @@ static void gst_slowfast_mllm_get_property(GObject* object, guint prop_id, GValu
       break;
     case PROP_DTYPE:
       g_value_set_enum(value, (gint)s.dtype);
+      break;
+    case PROP_WEIGHTS_IN_MEMORY:
+      g_value_set_boolean(value, s.weights_in_memory);
       break;
     case PROP_MAX_PENDING_WINDOWS:
       g_value_set_uint(value, s.max_pending_windows);
@@ -851,6 +861,14 @@ static void gst_slowfast_mllm_class_init(GstSlowfastMllmClass* klass) {
       gobject_class, PROP_DTYPE,
       g_param_spec_enum("dtype", "Data type", "Compute precision", GST_TYPE_SLOWFAST_DTYPE,
                         (gint)load.dtype, ready));
+  g_object_class_install_property(
+      gobject_class, PROP_WEIGHTS_IN_MEMORY,
+      g_param_spec_boolean(
+          "weights-in-memory", "Weights in memory",
+          "CPU: copy the weights into process memory (huge pages where available) instead of "
+          "sharing the checkpoint's page cache: faster decoding where large file mappings "
+          "stream slowly, at the cost of a copy at load and no sharing between processes",
+          load.weights_in_memory, ready));
   g_object_class_install_property(
       gobject_class, PROP_MAX_PENDING_WINDOWS,
       g_param_spec_uint(

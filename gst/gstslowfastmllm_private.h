@@ -77,6 +77,7 @@ struct Settings {
   slowfast::GenerationParams generation;
   slowfast::Device device = slowfast::LoadOptions().device;
   slowfast::DType dtype = slowfast::LoadOptions().dtype;
+  bool weights_in_memory = slowfast::LoadOptions().weights_in_memory;
   guint max_pending_windows = kDefaultMaxPendingWindows;
   GstSlowfastLeaky leaky = kDefaultLeaky;
   GstClockTime latency = kDefaultLatency;
@@ -186,6 +187,7 @@ struct GstSlowfastMllmPrivate {
   std::string loaded_location;
   slowfast::Device loaded_device = slowfast::Device::Auto;
   slowfast::DType loaded_dtype = slowfast::DType::Auto;
+  bool loaded_weights_in_memory = false;
   // The settings a run uses, fixed from READY->PAUSED to PAUSED->READY (the window, sampling,
   // mode and cache are read there only).
   gstslowfast::Settings run;

@@ -1,5 +1,6 @@
-// Models shared by every element of the process: one load per (directory, device, dtype), kept
-// while any element holds it, so N cameras on one model cost one model's memory.
+// Models shared by every element of the process: one load per (directory, device, dtype,
+// weights-in-memory), kept while any element holds it, so N cameras on one model cost one
+// model's memory.
 #pragma once
 
 #include <functional>

@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <future>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <mutex>
 
 #include "checkpoint/config.h"
@@ -89,20 +93,18 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
       merge_generation_config(impl->config, (dir / "generation_config.json").string());
     }
     progress(0, "tokenizer");
-    impl->tokenizer = Tokenizer::load(options.model_dir);
+    // The tokenizer (about 0.3 s for Qwen's 150,000 tokens) loads on its own thread while the
+    // modules are built and the checkpoint mapped; get() rethrows its errors.
+    std::future<std::shared_ptr<const Tokenizer>> tokenizer =
+        std::async(std::launch::async, [&options] { return Tokenizer::load(options.model_dir); });
     impl->device = resolve_device(options.device);
     impl->dtype = resolve_dtype(options.dtype, impl->device);
-
-    // The original shrinks the embedding matrix to the tokenizer's length before generating:
-    // ids at or beyond it are never produced.
-    impl->vocab_limit = std::min<int64_t>(impl->tokenizer->size(), impl->config.vocab_size);
-    impl->stop_ids = impl->config.eos_token_ids;
-    for (const char* token : {"<|im_end|>", "<|endoftext|>"}) {
-      if (auto id = impl->tokenizer->find_id(token)) impl->stop_ids.push_back(*id);
+    if (impl->device.is_cuda() && impl->dtype == torch::kFloat32) {
+      // cuDNN would run float32 convolutions in TF32 (10-bit mantissa) by default; a float32 run
+      // is asked for parity, so keep it float32 (process-wide, as libtorch has it).
+      at::globalContext().setAllowTF32CuDNN(false);
+      at::globalContext().setAllowTF32CuBLAS(false);
     }
-    std::sort(impl->stop_ids.begin(), impl->stop_ids.end());
-    impl->stop_ids.erase(std::unique(impl->stop_ids.begin(), impl->stop_ids.end()),
-                         impl->stop_ids.end());
 
     const auto start = std::chrono::steady_clock::now();
     const Checkpoint checkpoint = Checkpoint::open(options.model_dir);
@@ -111,6 +113,7 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
     LoadWeightsOptions load;
     load.dtype = impl->dtype;
     load.device = impl->device;
+    load.in_memory = options.weights_in_memory;
     for (const char* const* prefix = kUnusedCheckpointPrefixes; *prefix; ++prefix) {
       load.ignored_prefixes.emplace_back(*prefix);
     }
@@ -125,6 +128,24 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
     };
     load_weights(*impl->net, checkpoint, load);
     impl->net->eval();
+
+    impl->tokenizer = tokenizer.get();
+    // The original shrinks the embedding matrix to the tokenizer's length before generating:
+    // ids at or beyond it are never produced.
+    impl->vocab_limit = std::min<int64_t>(impl->tokenizer->size(), impl->config.vocab_size);
+    impl->stop_ids = impl->config.eos_token_ids;
+    for (const char* token : {"<|im_end|>", "<|endoftext|>"}) {
+      if (auto id = impl->tokenizer->find_id(token)) impl->stop_ids.push_back(*id);
+    }
+    std::sort(impl->stop_ids.begin(), impl->stop_ids.end());
+    impl->stop_ids.erase(std::unique(impl->stop_ids.begin(), impl->stop_ids.end()),
+                         impl->stop_ids.end());
+#ifdef __GLIBC__
+    // The modules' placeholder parameters (allocated on the CPU, never touched) and the
+    // checkpoint's converted copies leave freed heap behind; hand it back to the system so the
+    // resident size after load is the weights and not the transient.
+    malloc_trim(0);
+#endif
     log(LogLevel::Info, "loaded ", options.model_dir, " (", checkpoint.names().size(),
         " tensors) on ", impl->device.str(), " in ", c10::toString(impl->dtype), " in ",
         seconds_since(start), " s");
@@ -157,7 +178,8 @@ std::string Model::detokenize(const std::vector<int64_t>& ids, bool skip_special
 }
 
 torch::Tensor preprocess_frames_tensor(const Model& model, const torch::Tensor& frames) {
-  return preprocess_frames(frames, model.impl().config.vision.image_size);
+  return preprocess_frames(frames, model.impl().config.vision.image_size,
+                           /*pinned=*/model.impl().device.is_cuda());
 }
 
 torch::Tensor vision_features(const Model& model, const torch::Tensor& pixels) {
@@ -167,7 +189,14 @@ torch::Tensor vision_features(const Model& model, const torch::Tensor& pixels) {
   std::vector<torch::Tensor> parts;
   for (int64_t begin = 0; begin < pixels.size(0); begin += kVisionBatch) {
     const int64_t count = std::min<int64_t>(kVisionBatch, pixels.size(0) - begin);
-    const torch::Tensor batch = pixels.narrow(0, begin, count).to(impl.device, impl.dtype);
+    const torch::Tensor frames = pixels.narrow(0, begin, count);
+    // For a GPU the float32 frames go as they are, asynchronously from pinned memory, and are cast
+    // there: a cast within the copy would first convert on the host, into pageable memory.
+    const torch::Tensor batch =
+        impl.device.is_cuda()
+            ? frames.to(impl.device, frames.scalar_type(), /*non_blocking=*/frames.is_pinned())
+                  .to(impl.dtype)
+            : frames.to(impl.device, impl.dtype);
     parts.push_back(impl.net->model->encode_images(batch));
   }
   return torch::cat(parts);
@@ -193,7 +222,8 @@ std::vector<FrameFeatures> Model::encode_frames(const std::vector<FrameView>& fr
                                                 bool keep_unpooled) const {
   if (frames.empty()) return {};
   torch::NoGradGuard no_grad;
-  const torch::Tensor pixels = preprocess_frames(frames, impl_->config.vision.image_size);
+  const torch::Tensor pixels = preprocess_frames(frames, impl_->config.vision.image_size,
+                                                 /*pinned=*/impl_->device.is_cuda());
   return frame_features(*this, vision_features(*this, pixels), keep_unpooled);
 }
 

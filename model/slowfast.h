@@ -40,7 +40,11 @@ struct LoadOptions {
   Device device = Device::Auto;
   DType dtype = DType::Auto;  // Auto: bfloat16 on CUDA or a CPU with AVX512-BF16, else float32
   int num_threads = 0;        // intra-op threads; 0 = leave libtorch's default
-  LoadProgress on_progress;   // called on the loading thread; may be empty
+  // CPU: copy the weights into process memory (huge pages where available) instead of sharing
+  // the checkpoint's page cache; faster decode on machines where large file mappings stream
+  // slowly (docs/performance.md), at the cost of a copy at load and no sharing.
+  bool weights_in_memory = false;
+  LoadProgress on_progress;  // called on the loading thread; may be empty
 };
 
 // The question asked when none is given (the element's `prompt`, slowfast-cli's --prompt): the

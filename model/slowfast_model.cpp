@@ -7,10 +7,8 @@ const char* const kUnusedCheckpointPrefixes[] = {"model.vision_tower.vision_towe
 SlowFastBackboneImpl::SlowFastBackboneImpl(const Config& config,
                                            const torch::TensorOptions& options)
     : Qwen2ModelImpl(config, options) {
-  vision_tower = register_module("vision_tower", VisionTower(config));
-  mm_projector = register_module("mm_projector", Projector(config));
-  vision_tower->to(options.dtype().toScalarType());
-  mm_projector->to(options.dtype().toScalarType());
+  vision_tower = register_module("vision_tower", VisionTower(config, options));
+  mm_projector = register_module("mm_projector", Projector(config, options));
 }
 
 torch::Tensor SlowFastBackboneImpl::encode_images(const torch::Tensor& pixels) {

@@ -5,7 +5,7 @@
 #include <torch/torch.h>
 
 #include "checkpoint/config.h"
-#include "text/linear.h"
+#include "layers/linear.h"
 #include "text/qwen2.h"
 #include "vision/projector.h"
 #include "vision/vision_tower.h"

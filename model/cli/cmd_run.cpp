@@ -29,7 +29,8 @@ const char* const kUsage =
     "usage: slowfast-cli run --model DIR (--frames FILE.npy | --video FILE) [--prompt TEXT]\n"
     "         [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K]\n"
     "         [--repetition-penalty R] [--seed S] [--dtype auto|float32|bfloat16]\n"
-    "         [--device auto|cpu|cuda] [--threads N] [--dump DIR] [--timings]\n"
+    "         [--device auto|cpu|cuda] [--threads N] [--weights-in-memory] [--dump DIR]\n"
+    "         [--timings]\n"
     "  --frames   uint8 [T, H, W, 3] RGB frames, used as given\n"
     "  --video    decoded with GStreamer; 64 frames sampled as linspace(0, n-1, 64)\n"
     "  --temperature 0 is greedy decoding\n"
@@ -37,7 +38,9 @@ const char* const kUsage =
     "             fast_tokens.npy [F,H], slow_tokens.npy [M,H], prefill_logits.npy [V]\n"
     "             (float32) and tokens.json {input_ids, output_ids, text}\n"
     "  --timings  prints load, vision, prefill and decode seconds, token counts and\n"
-    "             peak RSS to stderr as 'timings: key=value ...' lines\n";
+    "             peak RSS to stderr as 'timings: key=value ...' lines\n"
+    "  --weights-in-memory  copies the weights into process memory (huge pages where\n"
+    "             available) instead of sharing the checkpoint's page cache\n";
 
 struct RunOptions {
   LoadOptions load;
@@ -63,6 +66,10 @@ RunOptions parse(int argc, char** argv) {
     }
     if (flag == "--timings") {
       options.timings = true;
+      continue;
+    }
+    if (flag == "--weights-in-memory") {
+      options.load.weights_in_memory = true;
       continue;
     }
     if (i + 1 >= argc) throw Error(flag + " needs a value\n" + kUsage);
@@ -155,6 +162,9 @@ double cpu_seconds() {
 struct RunTimings {
   double load = 0, preprocess = 0, vision = 0, pooling = 0;
   double load_cpu = 0, vision_cpu = 0, answer_cpu = 0;
+  // Right after loading (the input frames included): the peak so far and the anonymous part,
+  // which is all the weights do not explain when they stay mapped from the page cache.
+  long long load_peak_rss = -1, load_rss_anon = -1;
 };
 
 // Decode forward passes: every generated token after the first, plus the step that produced a
@@ -178,6 +188,8 @@ void print_timings(const RunTimings& timings, const Answer& answer, const Trace&
                timings.load, timings.load_cpu, static_cast<long long>(frame_count),
                timings.preprocess, timings.vision, timings.vision_cpu, timings.vision / frame_count,
                timings.pooling);
+  std::fprintf(stderr, "timings: load_peak_rss_bytes=%lld load_rss_anon_bytes=%lld\n",
+               timings.load_peak_rss, timings.load_rss_anon);
   std::fprintf(stderr,
                "timings: prompt_tokens=%lld text_tokens=%lld visual_tokens=%lld "
                "memory_tokens=%lld prefill_s=%.3f prefill_tokens_per_s=%.2f\n",
@@ -212,6 +224,8 @@ int run_run(int argc, char** argv) {
   auto model = Model::load(options.load);
   timings.load = seconds_since(start);
   timings.load_cpu = cpu_seconds() - cpu_start;
+  timings.load_peak_rss = proc_status_bytes("VmHWM");
+  timings.load_rss_anon = proc_status_bytes("RssAnon");
   Session session(model);
 
   // The same path the element takes: per-frame features, then a window of them.

@@ -8,10 +8,10 @@
 #include <torch/torch.h>
 
 #include "checkpoint/config.h"
+#include "layers/linear.h"
 #include "text/cross_attention.h"
 #include "text/forward_pass.h"
 #include "text/kv_cache.h"
-#include "text/linear.h"
 
 namespace slowfast {
 

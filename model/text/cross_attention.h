@@ -8,7 +8,7 @@
 
 #include <torch/torch.h>
 
-#include "text/linear.h"
+#include "layers/linear.h"
 #include "text/rms_norm.h"
 
 namespace slowfast {

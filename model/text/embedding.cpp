@@ -20,14 +20,20 @@ torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
                 " dimensions");
   }
   if (ids.numel() > 0) {
-    const int64_t low = ids.min().item<int64_t>();
-    const int64_t high = ids.max().item<int64_t>();
+    // Both bounds in one read-back (one synchronisation when the ids are on a GPU).
+    const torch::Tensor bounds = torch::stack({ids.min(), ids.max()}).to(torch::kCPU, torch::kLong);
+    const int64_t low = bounds[0].item<int64_t>();
+    const int64_t high = bounds[1].item<int64_t>();
     if (low < 0 || high >= weight.size(0)) {
       throw Error("embed_tokens: token id " + std::to_string(low < 0 ? low : high) +
                   " outside the vocabulary of " + std::to_string(weight.size(0)));
     }
   }
   return weight.index_select(0, ids.to(weight.device(), torch::kLong));
+}
+
+torch::Tensor EmbeddingImpl::forward_in_range(const torch::Tensor& ids) {
+  return weight.index_select(0, ids);
 }
 
 }  // namespace slowfast

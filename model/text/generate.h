@@ -32,7 +32,7 @@ struct GenerationResult {
   std::vector<int64_t> output_ids;  // generated ids; the stop id is not included
   int64_t stop_id = -1;             // the stop id that ended generation, -1 if none did
   bool aborted = false;             // the abort predicate ended generation
-  torch::Tensor prefill_logits;     // float32 [V] at the last prompt position
+  torch::Tensor prefill_logits;     // float32 [V] at the last prompt position, on the CPU
   double prefill_seconds = 0;       // the prefill forward and its lm_head
   double decode_seconds = 0;        // choosing tokens and every decode step
 };

@@ -1,5 +1,6 @@
 // Scaled dot-product attention with grouped key/value heads, on plain matrix products (no fused
-// kernel exists on the CPU in libtorch 1.13).
+// kernel exists on the CPU in libtorch 1.13); CUDA tensors go through
+// at::scaled_dot_product_attention with libtorch >= 2.0.
 #pragma once
 
 #include <cstdint>

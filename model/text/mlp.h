@@ -4,7 +4,7 @@
 #include <torch/torch.h>
 
 #include "checkpoint/config.h"
-#include "text/linear.h"
+#include "layers/linear.h"
 
 namespace slowfast {
 

@@ -1,12 +1,13 @@
 #include "text/qwen2.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
 #include <torch/torch.h>
 
+#include "layers/bf16_gemv.h"
 #include "slowfast.h"
-#include "text/bf16_gemv.h"
 #include "text/forward_pass.h"
 #include "text/rope.h"
 
@@ -90,7 +91,9 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds,
       throw Error("language model: token types must be [" + std::to_string(length) +
                   "] (one per input embedding) when memory is given");
     }
-    const torch::Tensor rows = cross_attention_rows(is_text.to(torch::kBool), cross_scope_);
+    // Row selection is host work (nonzero and a first index): one read-back, then one upload.
+    const torch::Tensor rows =
+        cross_attention_rows(is_text.to(torch::kCPU, torch::kBool), cross_scope_);
     if (rows.defined() && rows.numel() > 0) {
       pass.memory = memory.to(options);
       pass.cross_rows = rows.to(options.device());
@@ -127,6 +130,24 @@ void refine_top_logits(const torch::Tensor& hidden, const torch::Tensor& lm_head
   // rounding steps of each row's maximum are recomputed in float32 from the same weights.
   constexpr int64_t kMaxCandidates = 256;
   constexpr double kBandSteps = 3.0;
+  if (!logits.is_cpu()) {
+    // The same band without reading anything back (nonzero() and item() would synchronise every
+    // decode step): the kMaxCandidates largest logits are recomputed, and only those inside the
+    // band take the exact value.
+    const int64_t count = std::min<int64_t>(kMaxCandidates, logits.size(1));
+    for (int64_t row = 0; row < logits.size(0); ++row) {
+      torch::Tensor values = logits[row];
+      const auto [largest, candidates] = values.topk(count);  // [count], descending
+      const torch::Tensor top = largest.narrow(0, 0, 1).to(torch::kFloat64);
+      const torch::Tensor step =
+          torch::exp2(torch::floor(torch::log2(top.abs().clamp_min(1e-30))) - 7);  // as ilogb
+      const torch::Tensor in_band = largest.to(torch::kFloat64) >= top - kBandSteps * step;
+      const torch::Tensor rows = lm_head_weight.index_select(0, candidates).to(torch::kFloat32);
+      const torch::Tensor exact = rows.matmul(hidden[row].to(rows.options()));
+      values.scatter_(0, candidates, torch::where(in_band, exact, largest));
+    }
+    return;
+  }
   for (int64_t row = 0; row < logits.size(0); ++row) {
     torch::Tensor values = logits[row];
     const double top = values.max().item<double>();

@@ -65,7 +65,7 @@ TORCH_MODULE(Qwen2Model);
 // in float32 (bf16_gemv.h); otherwise the logits near each row's maximum are recomputed in float32
 // (refine_top_logits).
 torch::Tensor logits(const torch::Tensor& hidden, const torch::Tensor& lm_head_weight);
-// logits: [L, V] float32, updated in place.
+// logits: [L, V] float32, updated in place (on a GPU without reading anything back).
 void refine_top_logits(const torch::Tensor& hidden, const torch::Tensor& lm_head_weight,
                        torch::Tensor& logits);
 

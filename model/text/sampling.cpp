@@ -15,11 +15,40 @@ namespace {
 
 constexpr float kRemoved = -std::numeric_limits<float>::infinity();
 
+// On the logits' device: a GPU step chooses there and reads back only the id.
 torch::Tensor as_float_vector(const torch::Tensor& logits) {
   if (logits.dim() != 1 || logits.numel() == 0) {
     throw Error("sampling: logits must be a non-empty 1-D tensor, got " + c10::str(logits.sizes()));
   }
-  return logits.to(torch::kCPU, torch::kFloat32);
+  return logits.to(torch::kFloat32);
+}
+
+// scores: [V] float32, a tensor of the caller's own (updated in place); ids: [n] int64 in [0, V)
+// on its device. A repeated id gathers and writes the same value, so repeats need no removal.
+torch::Tensor penalise(torch::Tensor scores, const torch::Tensor& ids, double penalty) {
+  const torch::Tensor picked = scores.index_select(0, ids);
+  scores.index_copy_(0, ids, torch::where(picked < 0, picked * penalty, picked / penalty));
+  return scores;
+}
+
+// Scores after the vocabulary limit and the repetition penalty -> temperature, top-k, top-p,
+// softmax. [V] -> float32 [V]
+torch::Tensor probabilities_from(const torch::Tensor& scores, const SamplingParams& params) {
+  torch::Tensor result = apply_temperature(scores, params.temperature);
+  result = apply_top_k(result, params.top_k);
+  result = apply_top_p(result, params.top_p);
+  return torch::softmax(result, 0);
+}
+
+// One draw: probabilities [V] -> [1] int64 on their device.
+torch::Tensor draw(const torch::Tensor& probabilities, at::Generator& generator) {
+  if (probabilities.is_cpu()) {
+    return torch::multinomial(probabilities, 1, /*replacement=*/false, generator);
+  }
+  // multinomial's own method for one sample (the argmax of p / Exp(1) noise) without its checks
+  // of the distribution, which read the device back at every step.
+  const torch::Tensor noise = torch::empty_like(probabilities).exponential_(1, generator);
+  return probabilities.div(noise).argmax(/*dim=*/0, /*keepdim=*/true);
 }
 
 }  // namespace
@@ -60,10 +89,7 @@ torch::Tensor apply_repetition_penalty(const torch::Tensor& logits,
     if (id >= 0 && id < result.size(0)) in_vocabulary.push_back(id);
   }
   if (in_vocabulary.empty()) return result;
-  const torch::Tensor ids = torch::tensor(in_vocabulary, torch::kLong);
-  const torch::Tensor scores = result.index_select(0, ids);
-  result.index_copy_(0, ids, torch::where(scores < 0, scores * penalty, scores / penalty));
-  return result;
+  return penalise(result, torch::tensor(in_vocabulary, torch::kLong).to(result.device()), penalty);
 }
 
 torch::Tensor apply_temperature(const torch::Tensor& logits, double temperature) {
@@ -88,7 +114,7 @@ torch::Tensor apply_top_p(const torch::Tensor& logits, double top_p) {
   const auto [sorted, order] = torch::sort(scores, /*dim=*/0, /*descending=*/false);
   const torch::Tensor cumulative = torch::softmax(sorted, 0).cumsum(0);
   torch::Tensor remove_sorted = cumulative <= (1.0 - top_p);
-  remove_sorted.index_put_({-1}, false);
+  remove_sorted.narrow(0, remove_sorted.size(0) - 1, 1).fill_(false);
   const torch::Tensor remove = torch::zeros_like(remove_sorted).scatter(0, order, remove_sorted);
   return scores.masked_fill(remove, kRemoved);
 }
@@ -100,16 +126,18 @@ torch::Tensor sampling_probabilities(const torch::Tensor& logits, const Sampling
   if (params.temperature == 0.0) {
     throw Error("sampling: temperature 0 means greedy decoding, which draws from no distribution");
   }
-  torch::Tensor scores = limit_vocabulary(logits, vocab_limit);
-  scores = apply_repetition_penalty(scores, previous_ids, params.repetition_penalty);
-  scores = apply_temperature(scores, params.temperature);
-  scores = apply_top_k(scores, params.top_k);
-  scores = apply_top_p(scores, params.top_p);
-  return torch::softmax(scores, 0);
+  const torch::Tensor scores = apply_repetition_penalty(limit_vocabulary(logits, vocab_limit),
+                                                        previous_ids, params.repetition_penalty);
+  return probabilities_from(scores, params);
 }
 
-at::Generator make_sampling_generator(uint64_t seed) {
-  return at::make_generator<at::CPUGeneratorImpl>(seed);
+at::Generator make_sampling_generator(uint64_t seed, const torch::Device& device) {
+  if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
+  // A private copy of the device's default generator (libtorch creates device generators only
+  // through its CUDA headers), reseeded so that the draws depend on the seed alone.
+  at::Generator generator = at::globalContext().defaultGenerator(device).clone();
+  generator.set_current_seed(seed);
+  return generator;
 }
 
 int64_t choose_next_token(const torch::Tensor& logits, const SamplingParams& params,
@@ -123,7 +151,20 @@ int64_t choose_next_token(const torch::Tensor& logits, const SamplingParams& par
   }
   const torch::Tensor probabilities =
       sampling_probabilities(logits, params, previous_ids, vocab_limit);
-  return torch::multinomial(probabilities, 1, /*replacement=*/false, generator).item<int64_t>();
+  return draw(probabilities, generator).item<int64_t>();
+}
+
+torch::Tensor next_token(const torch::Tensor& logits, const SamplingParams& params,
+                         const torch::Tensor& previous_ids, int64_t vocab_limit,
+                         at::Generator& generator) {
+  validate(params);
+  torch::Tensor scores = limit_vocabulary(logits, vocab_limit);
+  if (params.repetition_penalty != 1.0 && previous_ids.defined() && previous_ids.numel() > 0) {
+    scores = penalise(scores.clone(), previous_ids.to(scores.device(), torch::kLong),
+                      params.repetition_penalty);
+  }
+  if (params.temperature == 0.0) return scores.argmax(/*dim=*/0, /*keepdim=*/true);
+  return draw(probabilities_from(scores, params), generator);
 }
 
 }  // namespace slowfast

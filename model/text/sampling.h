@@ -1,6 +1,6 @@
 // Choosing the next token from a 1-D logits vector: pure functions with Hugging Face semantics,
 // applied in HF's order (repetition penalty, temperature, top-k, top-p), then greedy argmax or a
-// draw from a seeded generator.
+// draw from a seeded generator. Everything runs on the logits' device.
 #pragma once
 
 #include <cstdint>
@@ -39,13 +39,19 @@ torch::Tensor apply_top_p(const torch::Tensor& logits, double top_p);
 torch::Tensor sampling_probabilities(const torch::Tensor& logits, const SamplingParams& params,
                                      const std::vector<int64_t>& previous_ids, int64_t vocab_limit);
 
-// A CPU generator: the same seed gives the same draws.
-at::Generator make_sampling_generator(uint64_t seed);
+// A generator for logits on `device`: the same seed gives the same draws (on one kind of device).
+at::Generator make_sampling_generator(uint64_t seed, const torch::Device& device = torch::kCPU);
 
 // The next token: argmax after the vocabulary limit and repetition penalty when
 // params.temperature == 0, otherwise one draw from sampling_probabilities().
 int64_t choose_next_token(const torch::Tensor& logits, const SamplingParams& params,
                           const std::vector<int64_t>& previous_ids, int64_t vocab_limit,
                           at::Generator& generator);
+// The same choice left on the logits' device, so that a GPU decode step reads back only the id:
+// previous_ids: [n] int64 ids in [0, V) on that device (repeats allowed), or undefined
+// -> [1] int64. The CPU draws are choose_next_token's.
+torch::Tensor next_token(const torch::Tensor& logits, const SamplingParams& params,
+                         const torch::Tensor& previous_ids, int64_t vocab_limit,
+                         at::Generator& generator);
 
 }  // namespace slowfast

@@ -141,7 +141,7 @@ struct Tokenizer::Impl {
   std::vector<AddedToken> added;
   AddedTokenMatcher raw_matcher;                       // tokens with normalized = false
   AddedTokenMatcher normalized_matcher;                // tokens with normalized = true
-  std::unordered_map<std::string, int64_t> vocab_ids;  // byte-level spelling -> id
+  std::unordered_map<std::string, int32_t> vocab_ids;  // byte-level spelling -> id
   std::unordered_map<std::string, int64_t> added_ids;  // content -> id
   std::vector<std::string> id_bytes;                   // what each id decodes to
   std::vector<uint8_t> id_known;
@@ -157,10 +157,89 @@ struct Tokenizer::Impl {
 
 namespace {
 
-// Reads the BPE model of tokenizer.json into `vocab` and `merges`.
-void read_bpe_model(const json& root, const std::string& where,
-                    std::unordered_map<std::string, int32_t>& vocab,
-                    std::vector<std::pair<std::string, std::string>>& merges,
+// tokenizer.json's two large members, model.vocab and model.merges (about 150,000 entries each
+// for Qwen), go straight into these tables while the file is parsed: as a JSON tree they would be
+// some 25 MB of short-lived nodes, and on VMs where each fresh page costs tens of microseconds
+// that tree was most of a model's load time.
+struct BpeTables {
+  std::unordered_map<std::string, int32_t> vocab;
+  std::vector<std::pair<std::string, std::string>> merges;
+};
+
+// A merge "left right" (tokenizers splits on the single space).
+std::pair<std::string, std::string> split_merge(const std::string& line, size_t index,
+                                                const std::string& where) {
+  const size_t space = line.find(' ');
+  if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
+    throw Error(where + ": merge " + std::to_string(index) + " ('" + line +
+                "') is not two tokens separated by one space");
+  }
+  return {line.substr(0, space), line.substr(space + 1)};
+}
+
+// Parses tokenizer.json, reading model.vocab and model.merges into `tables` and leaving them
+// empty in the returned tree; the rest of the file is an ordinary tree.
+json parse_tokenizer_json(const std::string& path, BpeTables& tables) {
+  const std::string text = read_text_file(path, "tokenizer");
+  // Sized ahead from the file (Qwen's: 7 MB for 150,000 tokens and as many merges), so the tables
+  // are not rehashed and regrown while they fill.
+  tables.vocab.reserve(text.size() / 64);
+  tables.merges.reserve(text.size() / 64);
+  // Depths as nlohmann counts them: the root's keys are at 1, "model"'s at 2, the entries of
+  // model.vocab and model.merges at 3, the strings of a ["a", "b"] merge at 4.
+  std::string root_key, model_key, vocab_key;
+  std::vector<std::string> pair;
+  size_t merge_index = 0;
+  const auto callback = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
+    using Event = json::parse_event_t;
+    if (event == Event::key && depth <= 2) {
+      (depth == 1 ? root_key : model_key) = parsed.get<std::string>();
+      return true;
+    }
+    if (root_key != "model" || depth < 3) return true;
+    if (model_key == "vocab" && depth == 3) {
+      if (event == Event::key) {
+        vocab_key = parsed.get<std::string>();
+      } else if (event == Event::value) {
+        const int64_t id = parse_id(parsed, "vocab token '" + vocab_key + "'", path);
+        // A repeated token keeps its last id, as a JSON object would.
+        tables.vocab.insert_or_assign(std::move(vocab_key), static_cast<int32_t>(id));
+      } else if (event == Event::object_start || event == Event::array_start) {
+        throw Error(path + ": vocab token '" + vocab_key + "' has a non-integer id");
+      }
+      return false;
+    }
+    if (model_key != "merges") return true;
+    if (depth == 3 && event == Event::value) {
+      if (!parsed.is_string()) {
+        throw Error(path + ": merge " + std::to_string(merge_index) +
+                    " is neither \"a b\" nor [\"a\", \"b\"]");
+      }
+      tables.merges.push_back(split_merge(parsed.get<std::string>(), merge_index++, path));
+      return false;
+    }
+    if (depth == 3 && event == Event::array_start) {
+      pair.clear();
+      return true;  // kept until its end, so that its strings are seen
+    }
+    if (depth == 4 && event == Event::value && parsed.is_string() && pair.size() < 2) {
+      pair.push_back(parsed.get<std::string>());
+      return false;
+    }
+    if (depth == 3 && event == Event::array_end && pair.size() == 2 && parsed.empty()) {
+      tables.merges.emplace_back(std::move(pair[0]), std::move(pair[1]));
+      ++merge_index;
+      return false;
+    }
+    throw Error(path + ": merge " + std::to_string(merge_index) +
+                " is neither \"a b\" nor [\"a\", \"b\"]");
+  };
+  return parse_json(text, "tokenizer", path, callback);
+}
+
+// Checks the BPE model of tokenizer.json (its vocab and merges already in `tables`) and reads its
+// options.
+void read_bpe_model(const json& root, const std::string& where, const BpeTables& tables,
                     BpeModel::Options& options) {
   const auto model_it = root.find("model");
   if (model_it == root.end() || !model_it->is_object()) {
@@ -194,37 +273,10 @@ void read_bpe_model(const json& root, const std::string& where,
     throw Error(where + ": BPE byte_fallback is not supported by byte-level BPE");
   }
   options.ignore_merges = bool_field(model, "ignore_merges", false, where);
-
-  vocab.reserve(vocab_it->size());
-  for (const auto& [token, id] : vocab_it->items()) {
-    vocab.emplace(token, static_cast<int32_t>(parse_id(id, "vocab token '" + token + "'", where)));
-  }
   if (model.contains("unk_token") && model["unk_token"].is_string()) {
-    const auto it = vocab.find(model["unk_token"].get<std::string>());
-    if (it == vocab.end()) throw Error(where + ": unk_token is not in the vocabulary");
+    const auto it = tables.vocab.find(model["unk_token"].get<std::string>());
+    if (it == tables.vocab.end()) throw Error(where + ": unk_token is not in the vocabulary");
     options.unk_id = it->second;
-  }
-
-  merges.reserve(merges_it->size());
-  size_t index = 0;
-  for (const json& merge : *merges_it) {
-    if (merge.is_string()) {
-      // "left right": tokenizers splits on the single space.
-      const std::string line = merge.get<std::string>();
-      const size_t space = line.find(' ');
-      if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
-        throw Error(where + ": merge " + std::to_string(index) + " ('" + line +
-                    "') is not two tokens separated by one space");
-      }
-      merges.emplace_back(line.substr(0, space), line.substr(space + 1));
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
-               merge[1].is_string()) {
-      merges.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
-    } else {
-      throw Error(where + ": merge " + std::to_string(index) +
-                  " is neither \"a b\" nor [\"a\", \"b\"]");
-    }
-    ++index;
   }
 }
 
@@ -253,7 +305,7 @@ std::vector<std::pair<std::string, std::string>> read_merges_txt(const fs::path&
 void Tokenizer::Impl::finish(const json& config, const std::string& config_where) {
   // Ids: the vocabulary's, then the added tokens' (which may reuse a vocabulary id).
   int64_t max_id = -1;
-  for (const auto& [token, id] : vocab_ids) max_id = std::max(max_id, id);
+  for (const auto& [token, id] : vocab_ids) max_id = std::max<int64_t>(max_id, id);
   for (const AddedToken& token : added) max_id = std::max(max_id, token.id);
   id_bytes.assign(max_id + 1, std::string());
   id_known.assign(max_id + 1, 0);
@@ -308,16 +360,17 @@ std::shared_ptr<const Tokenizer> Tokenizer::load(const std::string& path) {
     if (!config.is_object()) throw Error(config_where + ": expected a JSON object");
   }
 
-  std::unordered_map<std::string, int32_t> vocab;
-  std::vector<std::pair<std::string, std::string>> merges;
+  BpeTables tables;
+  std::unordered_map<std::string, int32_t>& vocab = tables.vocab;
+  std::vector<std::pair<std::string, std::string>>& merges = tables.merges;
   BpeModel::Options options;
   std::string where;
   try {
     if (!files.tokenizer_json.empty()) {
       where = files.tokenizer_json.string();
-      const json root = read_json_file(files.tokenizer_json.string(), "tokenizer");
+      const json root = parse_tokenizer_json(where, tables);
       if (!root.is_object()) throw Error(where + ": expected a JSON object");
-      read_bpe_model(root, where, vocab, merges, options);
+      read_bpe_model(root, where, tables, options);
       impl->normalizer = Normalizer::from_json(root.value("normalizer", json()), where);
       impl->pre_tokenizer = PreTokenizer::from_json(root.value("pre_tokenizer", json()), where);
       impl->post_processor = PostProcessor::from_json(root.value("post_processor", json()), where);
@@ -383,8 +436,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::load(const std::string& path) {
   }
 
   impl->source = where;
-  impl->vocab_ids.reserve(vocab.size());
-  for (const auto& [token, id] : vocab) impl->vocab_ids.emplace(token, id);
+  impl->vocab_ids = std::move(vocab);
   impl->finish(config, config_where);
   return std::shared_ptr<const Tokenizer>(new Tokenizer(std::move(impl)));
 }

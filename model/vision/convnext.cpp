@@ -36,9 +36,11 @@ std::string join(const std::vector<int64_t>& values) {
 
 }  // namespace
 
-LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps) : eps_(eps) {
-  weight_ = register_parameter("weight", torch::ones({channels}));
-  bias_ = register_parameter("bias", torch::zeros({channels}));
+LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps, const torch::TensorOptions& options)
+    : eps_(eps) {
+  weight_ =
+      register_parameter("weight", torch::empty({channels}, options), /*requires_grad=*/false);
+  bias_ = register_parameter("bias", torch::empty({channels}, options), /*requires_grad=*/false);
 }
 
 torch::Tensor LayerNorm2dImpl::forward(const torch::Tensor& x) {
@@ -67,9 +69,10 @@ torch::Tensor LayerNorm2dImpl::forward(const torch::Tensor& x) {
   return out;
 }
 
-ConvNeXtMlpImpl::ConvNeXtMlpImpl(int64_t channels, int64_t hidden) {
-  fc1_ = register_module("fc1", torch::nn::Linear(channels, hidden));
-  fc2_ = register_module("fc2", torch::nn::Linear(hidden, channels));
+ConvNeXtMlpImpl::ConvNeXtMlpImpl(int64_t channels, int64_t hidden,
+                                 const torch::TensorOptions& options) {
+  fc1_ = register_module("fc1", Linear(channels, hidden, /*bias=*/true, options));
+  fc2_ = register_module("fc2", Linear(hidden, channels, /*bias=*/true, options));
 }
 
 torch::Tensor ConvNeXtMlpImpl::forward(const torch::Tensor& x) {
@@ -80,15 +83,16 @@ torch::Tensor ConvNeXtMlpImpl::forward(const torch::Tensor& x) {
   return fc2_->forward(hidden);
 }
 
-ConvNeXtBlockImpl::ConvNeXtBlockImpl(int64_t channels, double eps) {
+ConvNeXtBlockImpl::ConvNeXtBlockImpl(int64_t channels, double eps,
+                                     const torch::TensorOptions& options) {
   conv_dw_ = register_module(
-      "conv_dw", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, kConvNeXtKernel)
-                                       .padding(kConvNeXtKernel / 2)
-                                       .groups(channels)));
-  norm_ = register_module("norm",
-                          torch::nn::LayerNorm(torch::nn::LayerNormOptions({channels}).eps(eps)));
-  mlp_ = register_module("mlp", ConvNeXtMlp(channels, kConvNeXtMlpRatio * channels));
-  layer_scale_ = register_parameter("weight", torch::ones({channels}));
+      "conv_dw", Conv2d(Conv2dShape{channels, channels, kConvNeXtKernel, /*stride=*/1,
+                                    /*padding=*/kConvNeXtKernel / 2, /*groups=*/channels},
+                        options));
+  norm_ = register_module("norm", LayerNorm2d(channels, eps, options));
+  mlp_ = register_module("mlp", ConvNeXtMlp(channels, kConvNeXtMlpRatio * channels, options));
+  layer_scale_ =
+      register_parameter("weight", torch::empty({channels}, options), /*requires_grad=*/false);
 }
 
 torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
@@ -102,7 +106,7 @@ torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
   if (torch::GradMode::is_enabled()) {
     // Training (the demo model's trainer): whole-tensor differentiable ops, no out= tiles.
     const torch::Tensor normed =
-        layer_norm_float32(mixed, norm_->weight, norm_->bias, norm_->options.eps());
+        layer_norm_float32(mixed, norm_->weight(), norm_->bias(), norm_->eps());
     const torch::Tensor rows =
         residual + mlp_->forward(normed.to(input.scalar_type())) * layer_scale_;
     return rows.view({input.size(0), input.size(2), input.size(3), channels}).permute({0, 3, 1, 2});
@@ -116,8 +120,8 @@ torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
       1, kConvNeXtTileBytes / (kConvNeXtMlpRatio * channels * input.element_size()));
   for (int64_t begin = 0; begin < positions; begin += tile) {
     const int64_t end = std::min(positions, begin + tile);
-    const torch::Tensor normed = layer_norm_float32(mixed.slice(0, begin, end), norm_->weight,
-                                                    norm_->bias, norm_->options.eps());
+    const torch::Tensor normed = layer_norm_float32(mixed.slice(0, begin, end), norm_->weight(),
+                                                    norm_->bias(), norm_->eps());
     const torch::Tensor y = mlp_->forward(normed.to(input.scalar_type()));
     // out = residual + y * layer_scale in one pass.
     torch::Tensor out_tile = out_rows.slice(0, begin, end);
@@ -127,17 +131,18 @@ torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
 }
 
 ConvNeXtStageImpl::ConvNeXtStageImpl(int64_t in_channels, int64_t out_channels, int64_t depth,
-                                     bool downsample, double eps) {
+                                     bool downsample, double eps,
+                                     const torch::TensorOptions& options) {
   if (downsample) {
     downsample_ = register_module(
-        "downsample",
-        torch::nn::Sequential(LayerNorm2d(in_channels, eps),
-                              torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels,
-                                                                         kConvNeXtDownsampleStride)
-                                                    .stride(kConvNeXtDownsampleStride))));
+        "downsample", torch::nn::Sequential(
+                          LayerNorm2d(in_channels, eps, options),
+                          Conv2d(Conv2dShape{in_channels, out_channels, kConvNeXtDownsampleStride,
+                                             /*stride=*/kConvNeXtDownsampleStride},
+                                 options)));
   }
   blocks_ = register_module("blocks", torch::nn::Sequential());
-  for (int64_t b = 0; b < depth; ++b) blocks_->push_back(ConvNeXtBlock(out_channels, eps));
+  for (int64_t b = 0; b < depth; ++b) blocks_->push_back(ConvNeXtBlock(out_channels, eps, options));
 }
 
 torch::Tensor ConvNeXtStageImpl::forward(const torch::Tensor& x) {
@@ -146,7 +151,8 @@ torch::Tensor ConvNeXtStageImpl::forward(const torch::Tensor& x) {
   return blocks_->forward(y);
 }
 
-ConvNeXtImpl::ConvNeXtImpl(const VisionConfig& config) : image_size_(config.image_size) {
+ConvNeXtImpl::ConvNeXtImpl(const VisionConfig& config, const torch::TensorOptions& options)
+    : image_size_(config.image_size) {
   const auto& depths = config.depths;
   const auto& dims = config.dims;
   bool valid = static_cast<int64_t>(depths.size()) == kConvNeXtStages &&
@@ -160,15 +166,16 @@ ConvNeXtImpl::ConvNeXtImpl(const VisionConfig& config) : image_size_(config.imag
         ", image_size " + std::to_string(config.image_size));
   }
   stem_ = register_module(
-      "stem", torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(
-                                                          kRgbChannels, dims[0], kConvNeXtStemPatch)
-                                                          .stride(kConvNeXtStemPatch)),
-                                    LayerNorm2d(dims[0], config.norm_eps)));
+      "stem", torch::nn::Sequential(Conv2d(Conv2dShape{kRgbChannels, dims[0], kConvNeXtStemPatch,
+                                                       /*stride=*/kConvNeXtStemPatch},
+                                           options),
+                                    LayerNorm2d(dims[0], config.norm_eps, options)));
   stages_ = register_module("stages", torch::nn::ModuleList());
   for (int64_t s = 0; s < kConvNeXtStages; ++s) {
     // Stage 0 keeps the stem's resolution and width: timm gives it no downsample module.
     const int64_t in_channels = s == 0 ? dims[0] : dims[s - 1];
-    ConvNeXtStage stage(in_channels, dims[s], depths[s], /*downsample=*/s > 0, config.norm_eps);
+    ConvNeXtStage stage(in_channels, dims[s], depths[s], /*downsample=*/s > 0, config.norm_eps,
+                        options);
     stages_->push_back(stage);
     stage_list_.push_back(stage);
   }
@@ -187,7 +194,7 @@ torch::Tensor ConvNeXtImpl::forward(const torch::Tensor& pixels) {
   // Inference mode unless a caller records gradients (the demo model's trainer).
   c10::optional<torch::InferenceMode> inference;
   if (!torch::GradMode::is_enabled()) inference.emplace();
-  const torch::Tensor& weight = stem_->ptr<torch::nn::Conv2dImpl>(0)->weight;
+  const torch::Tensor& weight = stem_->ptr<Conv2dImpl>(0)->weight;
   // Frames go through in groups whose stem activations stay within a budget, for the same
   // reason the blocks tile their MLPs; each frame's result is independent of its group.
   const int64_t stem_side = image_size_ / kConvNeXtStemPatch;

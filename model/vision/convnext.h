@@ -13,6 +13,8 @@
 #include <torch/torch.h>
 
 #include "checkpoint/config.h"
+#include "layers/conv2d.h"
+#include "layers/linear.h"
 
 namespace slowfast {
 
@@ -32,12 +34,21 @@ constexpr int64_t kConvNeXtMlpRatio = 4;
 constexpr int64_t kConvNeXtTileBytes = int64_t{24} << 20;
 constexpr int64_t kConvNeXtFrameGroupBytes = int64_t{16} << 20;
 
-// LayerNorm over the channels of a channels-first tensor (timm LayerNorm2d).
+// Every module below allocates its parameters with the given options (the run's dtype and
+// device) and leaves them uninitialised: a checkpoint, the trainer or init_random_parameters()
+// writes them.
+
+// LayerNorm over the channels of a channels-first tensor (timm LayerNorm2d). Its parameters also
+// serve the blocks' per-position LayerNorm ("norm"), which runs on channels-last rows.
 class LayerNorm2dImpl : public torch::nn::Module {
  public:
-  LayerNorm2dImpl(int64_t channels, double eps);
+  LayerNorm2dImpl(int64_t channels, double eps, const torch::TensorOptions& options);
   // x: [N, C, H, W] -> [N, C, H, W]
   torch::Tensor forward(const torch::Tensor& x);
+
+  const torch::Tensor& weight() const { return weight_; }
+  const torch::Tensor& bias() const { return bias_; }
+  double eps() const { return eps_; }
 
  private:
   torch::Tensor weight_;
@@ -49,26 +60,26 @@ TORCH_MODULE(LayerNorm2d);
 // fc1 -> exact GELU -> fc2, on channels-last vectors.
 class ConvNeXtMlpImpl : public torch::nn::Module {
  public:
-  ConvNeXtMlpImpl(int64_t channels, int64_t hidden);
+  ConvNeXtMlpImpl(int64_t channels, int64_t hidden, const torch::TensorOptions& options);
   // x: [..., C] -> [..., C]
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Linear fc1_{nullptr};
-  torch::nn::Linear fc2_{nullptr};
+  Linear fc1_{nullptr};
+  Linear fc2_{nullptr};
 };
 TORCH_MODULE(ConvNeXtMlp);
 
 // x + layer_scale * mlp(norm(conv_dw(x))), norm and MLP per position over the channels.
 class ConvNeXtBlockImpl : public torch::nn::Module {
  public:
-  ConvNeXtBlockImpl(int64_t channels, double eps);
+  ConvNeXtBlockImpl(int64_t channels, double eps, const torch::TensorOptions& options);
   // x: [N, C, H, W] -> [N, C, H, W]
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Conv2d conv_dw_{nullptr};
-  torch::nn::LayerNorm norm_{nullptr};
+  Conv2d conv_dw_{nullptr};
+  LayerNorm2d norm_{nullptr};
   ConvNeXtMlp mlp_{nullptr};
   torch::Tensor layer_scale_;  // checkpoint name "weight" (timm renamed "gamma")
 };
@@ -78,7 +89,7 @@ TORCH_MODULE(ConvNeXtBlock);
 class ConvNeXtStageImpl : public torch::nn::Module {
  public:
   ConvNeXtStageImpl(int64_t in_channels, int64_t out_channels, int64_t depth, bool downsample,
-                    double eps);
+                    double eps, const torch::TensorOptions& options);
   // x: [N, C_in, H, W] -> [N, C_out, H', W'] (H' = H / 2 with downsampling)
   torch::Tensor forward(const torch::Tensor& x);
 
@@ -91,7 +102,7 @@ TORCH_MODULE(ConvNeXtStage);
 class ConvNeXtImpl : public torch::nn::Module {
  public:
   // Throws slowfast::Error unless config has 4 stages of positive depths and widths.
-  explicit ConvNeXtImpl(const VisionConfig& config);
+  ConvNeXtImpl(const VisionConfig& config, const torch::TensorOptions& options);
   // pixels: [T, 3, S, S] (any float dtype) -> [T, (S/32)^2, dims.back()] in the weights' dtype,
   // grid positions row-major.
   torch::Tensor forward(const torch::Tensor& pixels);

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "vision/resample.h"
@@ -76,10 +77,15 @@ ResizePlan plan_resize(int width, int height, int64_t image_size) {
   return plan;
 }
 
-torch::Tensor preprocess_frames(const std::vector<FrameView>& frames, int64_t image_size) {
+torch::Tensor preprocess_frames(const std::vector<FrameView>& frames, int64_t image_size,
+                                bool pinned) {
   const int size = checked_size(image_size);
   const int64_t count = static_cast<int64_t>(frames.size());
-  torch::Tensor pixels = torch::empty({count, kChannels, size, size}, torch::kFloat32);
+  // Written in place, so pinned pixels cost no extra host copy.
+  const auto options = torch::TensorOptions()
+                           .dtype(torch::kFloat32)
+                           .pinned_memory(pinned && torch::cuda::is_available());
+  torch::Tensor pixels = torch::empty({count, kChannels, size, size}, options);
   float* base = pixels.data_ptr<float>();
   const size_t frame_floats = static_cast<size_t>(kChannels) * size * size;
   // Frames are independent; exceptions must not leave a parallel region, so the first error is
@@ -100,7 +106,7 @@ torch::Tensor preprocess_frames(const std::vector<FrameView>& frames, int64_t im
   return pixels;
 }
 
-torch::Tensor preprocess_frames(const torch::Tensor& frames, int64_t image_size) {
+torch::Tensor preprocess_frames(const torch::Tensor& frames, int64_t image_size, bool pinned) {
   if (!frames.defined() || frames.scalar_type() != torch::kUInt8 || frames.dim() != 4 ||
       frames.size(3) != kChannels || !frames.device().is_cpu()) {
     throw Error("preprocess: frames must be a CPU uint8 tensor [T, H, W, 3], got " +
@@ -116,7 +122,7 @@ torch::Tensor preprocess_frames(const torch::Tensor& frames, int64_t image_size)
   for (size_t t = 0; t < views.size(); ++t) {
     views[t] = FrameView{data + t * frame_bytes, width, height, width * kChannels};
   }
-  return preprocess_frames(views, image_size);
+  return preprocess_frames(views, image_size, pinned);
 }
 
 }  // namespace slowfast

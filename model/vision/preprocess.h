@@ -30,8 +30,12 @@ ResizePlan plan_resize(int width, int height, int64_t image_size);
 
 // uint8 RGB frames [T, H, W, 3] -> float32 pixels [T, 3, S, S] (S = image_size).
 // Throws slowfast::Error when `frames` is not a uint8 [T, H, W, 3] tensor.
-torch::Tensor preprocess_frames(const torch::Tensor& frames, int64_t image_size);
+// `pinned`: the pixels go to page-locked memory, from which a copy to a GPU runs asynchronously
+// (pass it when they are bound for CUDA; ignored when libtorch sees no CUDA device).
+torch::Tensor preprocess_frames(const torch::Tensor& frames, int64_t image_size,
+                                bool pinned = false);
 // Frames of any (possibly different) sizes -> float32 pixels [T, 3, S, S].
-torch::Tensor preprocess_frames(const std::vector<FrameView>& frames, int64_t image_size);
+torch::Tensor preprocess_frames(const std::vector<FrameView>& frames, int64_t image_size,
+                                bool pinned = false);
 
 }  // namespace slowfast

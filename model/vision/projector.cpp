@@ -6,7 +6,8 @@
 
 namespace slowfast {
 
-ProjectorImpl::ProjectorImpl(const Config& config) : mm_hidden_size_(config.mm_hidden_size) {
+ProjectorImpl::ProjectorImpl(const Config& config, const torch::TensorOptions& options)
+    : mm_hidden_size_(config.mm_hidden_size) {
   if (config.mm_projector_type != kMlp2xGeluProjector) {
     throw Error("projector: mm_projector_type \"" + config.mm_projector_type +
                 "\" is not supported (only \"" + kMlp2xGeluProjector + "\")");
@@ -15,8 +16,10 @@ ProjectorImpl::ProjectorImpl(const Config& config) : mm_hidden_size_(config.mm_h
     throw Error("projector: mm_hidden_size " + std::to_string(config.mm_hidden_size) +
                 " and hidden_size " + std::to_string(config.hidden_size) + " must be positive");
   }
-  in_ = register_module("0", torch::nn::Linear(config.mm_hidden_size, config.hidden_size));
-  out_ = register_module("2", torch::nn::Linear(config.hidden_size, config.hidden_size));
+  in_ = register_module("0",
+                        Linear(config.mm_hidden_size, config.hidden_size, /*bias=*/true, options));
+  out_ =
+      register_module("2", Linear(config.hidden_size, config.hidden_size, /*bias=*/true, options));
 }
 
 torch::Tensor ProjectorImpl::forward(const torch::Tensor& x) {

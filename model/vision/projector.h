@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "checkpoint/config.h"
+#include "layers/linear.h"
 
 namespace slowfast {
 
@@ -13,14 +14,15 @@ constexpr char kMlp2xGeluProjector[] = "mlp2x_gelu";
 
 class ProjectorImpl : public torch::nn::Module {
  public:
-  // Throws slowfast::Error for any mm_projector_type other than "mlp2x_gelu".
-  explicit ProjectorImpl(const Config& config);
+  // Throws slowfast::Error for any mm_projector_type other than "mlp2x_gelu". Parameters are
+  // allocated with `options`, uninitialised.
+  ProjectorImpl(const Config& config, const torch::TensorOptions& options);
   // x: [T, N, mm_hidden] -> [T, N, H] in the weights' dtype
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Linear in_{nullptr};   // "0"
-  torch::nn::Linear out_{nullptr};  // "2"
+  Linear in_{nullptr};   // "0"
+  Linear out_{nullptr};  // "2"
   int64_t mm_hidden_size_;
 };
 TORCH_MODULE(Projector);

@@ -14,8 +14,9 @@ namespace slowfast {
 class VisionTowerImpl : public torch::nn::Module {
  public:
   // Builds the ConvNeXt of config.vision (load_config resolves the tower name to it). Throws
-  // slowfast::Error when the last stage's width differs from mm_hidden_size.
-  explicit VisionTowerImpl(const Config& config);
+  // slowfast::Error when the last stage's width differs from mm_hidden_size. Parameters are
+  // allocated with `options`, uninitialised.
+  VisionTowerImpl(const Config& config, const torch::TensorOptions& options);
   // pixels: [T, 3, S, S] -> [T, (S/32)^2, mm_hidden]
   torch::Tensor forward(const torch::Tensor& pixels);
 

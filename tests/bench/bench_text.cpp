@@ -23,10 +23,10 @@
 #include "bench_figures.h"
 
 #include "checkpoint/config.h"
+#include "layers/random_init.h"
 #include "text/generate.h"
 #include "text/kv_cache.h"
 #include "text/qwen2.h"
-#include "text/random_init.h"
 
 namespace {
 

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "checkpoint/config.h"
+#include "layers/random_init.h"
 #include "slowfast.h"
 #include "vision/convnext.h"
 #include "vision/preprocess.h"
@@ -86,8 +87,8 @@ void block_breakdown(torch::ScalarType dtype, const VisionConfig& config,
   for (size_t s = 0; s < config.dims.size(); ++s) {
     if (s > 0) side /= slowfast::kConvNeXtDownsampleStride;
     const int64_t c = config.dims[s];
-    slowfast::ConvNeXtBlock block(c, config.norm_eps);
-    block->to(dtype);
+    slowfast::ConvNeXtBlock block(c, config.norm_eps, torch::TensorOptions().dtype(dtype));
+    slowfast::init_random_parameters(*block, 0);
     const torch::Tensor x =
         torch::randn({1, c, side, side}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
     block->forward(x);  // warm-up
@@ -157,8 +158,8 @@ int main() {
   // measurement taken just before it, and the share is computed per pair.
   double bf16_seconds_per_frame = 0;
   for (const torch::ScalarType dtype : {torch::kBFloat16, torch::kFloat32}) {
-    slowfast::ConvNeXt tower(config);
-    tower->to(dtype);
+    slowfast::ConvNeXt tower(config, torch::TensorOptions().dtype(dtype));
+    slowfast::init_random_parameters(*tower, 0);
     torch::Tensor out = tower->forward(pixels);  // warm-up
     double best_share = 0;
     double best_gflops = 0;

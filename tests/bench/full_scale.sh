@@ -14,6 +14,11 @@
 #   CACHE=cold|warm      cold (default) evicts the checkpoint from the page cache before the
 #                        run, as on a first start; warm keeps what writing it left cached
 #   KEEP_CHECKPOINT=1    keep a checkpoint this script wrote (default: delete it at the end)
+#   FRAMES=N             frames in the window (default 64, the release's; fewer shorten the
+#                        vision tower's 8 minutes when load and decode are what is measured)
+#   MAX_NEW_TOKENS=N     decode steps + 1 (default 16)
+#   WEIGHTS_IN_MEMORY=1  run with --weights-in-memory (the weights copied into anonymous
+#                        huge-page memory instead of shared from the page cache)
 # Takes about 20 minutes on 2 cores: 5 to write the checkpoint, 8 for the vision tower (about
 # 2 TFLOP per frame), 2-3 for load, prefill and decode.
 set -euo pipefail
@@ -69,8 +74,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-frames=$work/frames.npy
-[ -f "$frames" ] || "$tool" frames "$frames" --count 64 --height 480 --width 640
+frame_count=${FRAMES:-64}
+frames=$work/frames-$frame_count.npy
+[ -f "$frames" ] || "$tool" frames "$frames" --count "$frame_count" --height 480 --width 640
+extra_args=()
+if [ "${WEIGHTS_IN_MEMORY:-0}" = 1 ]; then extra_args=(--weights-in-memory); fi
 
 say "measuring this machine (matmul, read bandwidth)"
 "$tool" limits "${threads_args[@]}" | tee "$work/limits_before.txt"
@@ -88,7 +96,8 @@ load_before=$(loadavg)
 (while sleep 30; do loadavg; done) >"$work/load_during.txt" &
 sampler=$!
 command=("$cli" run --model "$checkpoint" --frames "$frames" --dtype bfloat16
-  --max-new-tokens 16 --temperature 0 --timings "${threads_args[@]}")
+  --max-new-tokens "${MAX_NEW_TOKENS:-16}" --temperature 0 --timings "${threads_args[@]}"
+  "${extra_args[@]}")
 say "running: ${command[*]}"
 start=$(date +%s)
 status=0

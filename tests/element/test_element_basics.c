@@ -84,6 +84,7 @@ GST_START_TEST (test_properties_and_defaults)
     {"seed", G_TYPE_UINT64, "0"},
     {"device", G_TYPE_ENUM, "auto"},
     {"dtype", G_TYPE_ENUM, "auto"},
+    {"weights-in-memory", G_TYPE_BOOLEAN, "false"},
     {"max-pending-windows", G_TYPE_UINT, "1"},
     {"leaky", G_TYPE_ENUM, "auto"},
     {"latency", G_TYPE_UINT64, "18446744073709551615"},

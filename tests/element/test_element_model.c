@@ -876,6 +876,70 @@ GST_START_TEST (test_two_elements_share_model)
 
 GST_END_TEST;
 
+/* weights-in-memory is part of what is shared: an element copying the weights into memory loads
+ * the model on its own, and answers exactly as the one sharing the page cache (greedy, the same
+ * frames). */
+GST_START_TEST (test_weights_in_memory_loads_its_own_copy)
+{
+  gchar *model = slowfast_golden_path ("a", "model");
+  gchar *description = g_strdup_printf (
+      "videotestsrc num-buffers=8 pattern=ball ! video/x-raw,format=RGB,width=64,height=64 ! "
+      "tee name=t ! queue ! slowfastmllm name=m1 model-location=\"%s\" dtype=bfloat16 "
+      "device=cpu window-frames=4 hop-frames=4 sample-fps=0 max-new-tokens=4 temperature=0 "
+      "leaky=no ! fakesink m1.text_src ! queue ! fakesink "
+      "t. ! queue ! slowfastmllm name=m2 model-location=\"%s\" dtype=bfloat16 device=cpu "
+      "weights-in-memory=true window-frames=4 hop-frames=4 sample-fps=0 max-new-tokens=4 "
+      "temperature=0 leaky=no ! fakesink m2.text_src ! queue ! fakesink", model, model);
+  GstElement *pipeline = parse_pipeline (description);
+  GstElement *m2 = gst_bin_get_by_name (GST_BIN (pipeline), "m2");
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GList *progress = NULL;
+  GPtrArray *answers[2] = { g_ptr_array_new_with_free_func (g_free),
+    g_ptr_array_new_with_free_func (g_free) };
+  GstMessage *message;
+  gboolean eos = FALSE, in_memory = FALSE;
+
+  g_object_get (m2, "weights-in-memory", &in_memory, NULL);
+  fail_unless (in_memory, "weights-in-memory=true did not stick");
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  while (!eos && (message = gst_bus_timed_pop (bus, 120 * GST_SECOND))) {
+    if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_PROGRESS)
+      progress = g_list_append (progress, gst_message_ref (message));
+    else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR)
+      fail ("pipeline error");
+    else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS)
+      eos = TRUE;
+    else if (gst_message_has_name (message, "slowfast-answer")) {
+      const gchar *text = gst_structure_get_string (gst_message_get_structure (message), "text");
+      gboolean second = GST_MESSAGE_SRC (message) == GST_OBJECT (m2);
+      fail_unless (text != NULL, "answer without text");
+      g_ptr_array_add (answers[second ? 1 : 0], g_strdup (text));
+    }
+    gst_message_unref (message);
+  }
+  fail_unless (eos, "no EOS");
+  fail_unless_equals_int (count_progress (progress, "model-load", GST_PROGRESS_TYPE_COMPLETE), 2);
+  fail_unless_equals_int (count_progress (progress, "model-share", GST_PROGRESS_TYPE_COMPLETE),
+      0);
+  /* 8 frames, windows of 4 every 4: 2 answers each, the same words */
+  fail_unless_equals_int (answers[0]->len, 2);
+  fail_unless_equals_int (answers[1]->len, 2);
+  for (guint i = 0; i < 2; i++)
+    fail_unless_equals_string (g_ptr_array_index (answers[1], i),
+        g_ptr_array_index (answers[0], i));
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_list_free_full (progress, (GDestroyNotify) gst_message_unref);
+  g_ptr_array_unref (answers[0]);
+  g_ptr_array_unref (answers[1]);
+  gst_object_unref (m2);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  g_free (description);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 /* A live 30 fps source with a window every frame: the model cannot keep up, so stale windows are
  * dropped, counted in windows-dropped and posted as slowfast-dropped; answers still come. */
 GST_START_TEST (test_live_drops_stale_windows)
@@ -1010,6 +1074,7 @@ slowfastmllm_model_suite (void)
   tcase_add_test (tc, test_concat_streams_into_textoverlay);
   tcase_add_test (tc, test_concat_whole_stream_answer_per_stream);
   tcase_add_test (tc, test_two_elements_share_model);
+  tcase_add_test (tc, test_weights_in_memory_loads_its_own_copy);
   tcase_add_test (tc, test_live_drops_stale_windows);
   tcase_add_test (tc, test_corrupt_model_fails);
   return s;

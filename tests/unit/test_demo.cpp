@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "layers/random_init.h"
 #include "slowfast.h"
-#include "text/random_init.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "train/demo_tokenizer.h"

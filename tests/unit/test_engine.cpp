@@ -26,6 +26,13 @@ constexpr double kFloat32Tolerance = 1e-4;
 // bfloat16 keeps 8 bits of mantissa; the prefill logits may move by this much (relative L2).
 constexpr double kBFloat16LogitTolerance = 3e-2;
 
+// The device the golden cases run on: cpu unless SLOWFAST_TEST_DEVICE says cuda
+// (tests/device/cuda_check.sh), with the same tolerances.
+std::string test_device() {
+  const char* device = std::getenv("SLOWFAST_TEST_DEVICE");
+  return device && std::string(device) == "cuda" ? "cuda" : "cpu";
+}
+
 fs::path golden_root() {
   const char* shared = std::getenv("SLOWFAST_SHARED");
   return shared ? fs::path(shared) / "golden" : fs::path();
@@ -73,7 +80,7 @@ fs::path run_cli(const fs::path& case_dir, const std::string& dtype) {
           << " --frames " << shell_quote((case_dir / "frames.npy").string()) << " --prompt "
           << shell_quote(spec.at("prompt").get<std::string>()) << " --max-new-tokens "
           << spec.at("max_new_tokens").get<int>() << " --temperature 0 --dtype " << dtype
-          << " --device cpu --dump " << shell_quote(out.string()) << " > "
+          << " --device " << test_device() << " --dump " << shell_quote(out.string()) << " > "
           << shell_quote((out.string() + ".stdout")) << " 2>&1";
   const int status = std::system(command.str().c_str());
   if (status != 0) {
@@ -156,7 +163,7 @@ class GoldenInProcess : public Golden {
     slowfast::LoadOptions options;
     options.model_dir = (case_dir_ / "model").string();
     options.dtype = slowfast::DType::Float32;
-    options.device = slowfast::Device::Cpu;
+    options.device = test_device() == "cuda" ? slowfast::Device::Cuda : slowfast::Device::Cpu;
     model_ = slowfast::Model::load(options);
     frames_ = slowfast::read_npy((case_dir_ / "frames.npy").string()).contiguous();
     spec_ = read_json(case_dir_ / "case.json");

@@ -9,13 +9,13 @@
 
 #include <torch/torch.h>
 
+#include "layers/random_init.h"
 #include "slowfast.h"
 #include "test_text_util.h"
 #include "text/attention.h"
 #include "text/cross_attention.h"
 #include "text/grouped_attention.h"
 #include "text/kv_cache.h"
-#include "text/random_init.h"
 #include "text/rms_norm.h"
 #include "text/rope.h"
 

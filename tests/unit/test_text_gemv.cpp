@@ -3,10 +3,10 @@
 
 #include <torch/torch.h>
 
+#include "layers/bf16_gemv.h"
+#include "layers/linear.h"
 #include "slowfast.h"
 #include "test_text_util.h"
-#include "text/bf16_gemv.h"
-#include "text/linear.h"
 
 namespace slowfast {
 namespace {

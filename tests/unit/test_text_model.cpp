@@ -16,11 +16,11 @@
 #include "checkpoint/config.h"
 #include "checkpoint/safetensors.h"
 #include "checkpoint/weights.h"
+#include "layers/linear.h"
 #include "slowfast.h"
 #include "test_text_util.h"
 #include "test_vision_util.h"
 #include "text/generate.h"
-#include "text/linear.h"
 #include "text/qwen2.h"
 #include "tools/npy.h"
 

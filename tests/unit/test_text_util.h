@@ -7,8 +7,8 @@
 #include <torch/torch.h>
 
 #include "checkpoint/config.h"
+#include "layers/random_init.h"
 #include "text/qwen2.h"
-#include "text/random_init.h"
 
 namespace slowfast::test {
 

@@ -11,6 +11,7 @@
 #include "checkpoint/config.h"
 #include "checkpoint/safetensors.h"
 #include "checkpoint/weights.h"
+#include "layers/random_init.h"
 #include "slowfast.h"
 #include "test_vision_util.h"
 #include "tools/npy.h"
@@ -27,8 +28,8 @@ constexpr char kTowerPrefix[] = "model.vision_tower.vision_tower.";
 class VisionModelImpl : public torch::nn::Module {
  public:
   explicit VisionModelImpl(const Config& config) {
-    vision_tower = register_module("vision_tower", VisionTower(config));
-    mm_projector = register_module("mm_projector", Projector(config));
+    vision_tower = register_module("vision_tower", VisionTower(config, torch::TensorOptions()));
+    mm_projector = register_module("mm_projector", Projector(config, torch::TensorOptions()));
   }
   // pixels: [T, 3, S, S] -> [T, N, H]
   torch::Tensor forward(const torch::Tensor& pixels) {
@@ -85,9 +86,33 @@ TEST(VisionTower, ParameterPathsFollowTheCheckpointLayout) {
   EXPECT_EQ(params["model.mm_projector.0.weight"].sizes(), (c10::IntArrayRef{24, 20}));
 }
 
+// Parameters come in the run's dtype straight away, none in float32 first: what keeps loading
+// the release's tower from building and converting 3.5 GB of float32 weights. On the meta
+// device no initialiser could run at all, so construction must not need one.
+TEST(VisionTower, ParametersAreBuiltInTheRunsDtypeAndDevice) {
+  const Config config = small_config();
+  for (const auto& options :
+       {torch::TensorOptions().dtype(torch::kBFloat16),
+        torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kMeta)}) {
+    VisionTower tower(config, options);
+    Projector projector(config, options);
+    size_t count = 0;
+    for (const auto* module : {static_cast<torch::nn::Module*>(tower.get()),
+                               static_cast<torch::nn::Module*>(projector.get())}) {
+      for (const auto& item : module->named_parameters()) {
+        EXPECT_EQ(item.value().scalar_type(), torch::kBFloat16) << item.key();
+        EXPECT_EQ(item.value().device(), options.device()) << item.key();
+        EXPECT_FALSE(item.value().requires_grad()) << item.key();
+        ++count;
+      }
+    }
+    EXPECT_EQ(count, 4u + 12u + 45u + 4u);
+  }
+}
+
 TEST(VisionTower, ForwardShapes) {
-  torch::manual_seed(0);
   Root root(small_config());
+  init_random_parameters(*root, 3);
   const torch::Tensor pixels = torch::randn({3, 3, 64, 64});
   const torch::Tensor tower = root->model->vision_tower->forward(pixels);
   EXPECT_EQ(tower.sizes(), (c10::IntArrayRef{3, 4, 20}));
@@ -100,17 +125,17 @@ TEST(VisionTower, RejectsWhatItCannotRun) {
   Config config = small_config();
   config.mm_projector_type = "linear";
   try {
-    Projector projector(config);
+    Projector projector(config, torch::TensorOptions());
     FAIL() << "a linear projector was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("linear"), std::string::npos) << e.what();
   }
   config = small_config();
   config.mm_hidden_size = 32;
-  EXPECT_THROW(VisionTower tower(config), Error);
+  EXPECT_THROW(VisionTower tower(config, torch::TensorOptions()), Error);
   config = small_config();
   config.vision.depths = {1, 1, 1};
-  EXPECT_THROW(ConvNeXt convnext(config.vision), Error);
+  EXPECT_THROW(ConvNeXt convnext(config.vision, torch::TensorOptions()), Error);
   Root root(small_config());
   EXPECT_THROW(root->model->vision_tower->forward(torch::zeros({1, 3, 32, 32})), Error);
   EXPECT_THROW(root->model->mm_projector->forward(torch::zeros({1, 4, 7})), Error);

@@ -125,6 +125,27 @@ TEST_F(LoadWeights, MatchingDtypeSharesTheMappedFileAndKeepsRequiresGrad) {
   }
 }
 
+// --weights-in-memory: the same values, in anonymous memory rather than the file's mapping, and
+// still correct after the checkpoint (and its mapping) is gone.
+TEST_F(LoadWeights, InMemoryCopiesOutOfTheMappedFile) {
+  const auto stored = tree_tensors(torch::kBFloat16);
+  const std::string file = save("in-memory.safetensors", stored);
+  Tree tree;
+  slowfast::LoadWeightsOptions options{torch::kBFloat16, torch::kCPU, {}};
+  options.in_memory = true;
+  slowfast::load_weights(*tree, slowfast::Checkpoint::open(file), options);
+  fs::remove(file);
+  const auto values = tree_values(tree);
+  ASSERT_EQ(values.size(), stored.size());
+  for (const auto& [name, value] : values) {
+    EXPECT_EQ(value.scalar_type(), torch::kBFloat16) << name;
+    EXPECT_TRUE(torch::equal(value, stored.at(name))) << name;
+    const std::string backing = mapped_file_of(value.data_ptr());
+    EXPECT_EQ(backing.find("in-memory.safetensors"), std::string::npos) << name << ": " << backing;
+  }
+  EXPECT_TRUE(tree->head->weight.requires_grad());
+}
+
 TEST_F(LoadWeights, OtherDtypesAreConvertedPerTensor) {
   // bf16 checkpoint into a float32 model: exact widening, private copies.
   const auto bf16 = tree_tensors(torch::kBFloat16);

@@ -1,10 +1,10 @@
-#include "text/linear.h"
+#include "layers/linear.h"
 
 #include <vector>
 
 #include <torch/torch.h>
 
-#include "text/bf16_gemv.h"
+#include "layers/bf16_gemv.h"
 
 namespace slowfast {
 

@@ -1,4 +1,4 @@
-#include "text/bf16_gemv.h"
+#include "layers/bf16_gemv.h"
 
 #include <immintrin.h>
 

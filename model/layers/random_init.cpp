@@ -1,4 +1,4 @@
-#include "text/random_init.h"
+#include "layers/random_init.h"
 
 #include <cmath>
 #include <string>

@@ -1,6 +1,6 @@
 // A fully connected layer whose parameters are allocated, not initialised: checkpoints overwrite
 // them, and skipping torch::nn::Linear's float32 Kaiming initialisation keeps loading a 7B model
-// from first building (and touching) 30 GB of float32 weights.
+// from first building (and touching) 30 GB of float32 weights. Used by both towers.
 #pragma once
 
 #include <torch/torch.h>
