@@ -136,8 +136,10 @@ grep -m1 "libtorch C++ ABI" "$build/meson-logs/meson-log.txt" || true
 step "compile with $(nproc) cores"
 targets=(slowfast-cli unit_core unit_vision unit_text unit_engine unit_tokenizer
   make_random_checkpoint)
-ninja -C "$build" -j"$(nproc)" "${targets[@]}" >>"$log" 2>&1 ||
-  { grep -B2 -A12 -m3 "error" "$log" | tail -40; fail "compilation (first errors above)"; }
+compile_start=$(wc -l <"$log")
+meson compile -C "$build" -j "$(nproc)" "${targets[@]}" >>"$log" 2>&1 ||
+  { tail -n +"$compile_start" "$log" | grep -A12 -m3 "error" | tail -40
+    fail "compilation (first errors above)"; }
 
 step "unit tests and golden parity on $device"
 shared=${SLOWFAST_SHARED:-}
