@@ -141,7 +141,7 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
     impl->stop_ids.erase(std::unique(impl->stop_ids.begin(), impl->stop_ids.end()),
                          impl->stop_ids.end());
 #ifdef __GLIBC__
-    // The modules' placeholder parameters (allocated on the CPU, never touched) and the
+    // The modules' first parameter allocations (on the CPU, never touched) and the
     // checkpoint's converted copies leave freed heap behind; hand it back to the system so the
     // resident size after load is the weights and not the transient.
     malloc_trim(0);
