@@ -4,7 +4,8 @@
 #   ./setup.sh          install what is missing (apt, idempotent, no prompts), configure, build
 #   ./setup.sh test     ... then run the whole test suite; last line: "N passed, N failed"
 #   ./setup.sh demo     ... then run the main job: a real pipeline through slowfastmllm
-#   ./setup.sh bench    ... then run the benchmarks (suite 'bench'; figures in the log)
+#   ./setup.sh bench    ... then build and run the benchmarks (suite 'bench', -Dbenchmarks=true;
+#                       figures in the log)
 #   ./setup.sh engine [TEST...]
 #                       the engine-only build (-Dgstreamer=disabled) in build-engine/: model/'s
 #                       libraries, slowfast-cli and the unit suite (or the named tests), as on a
@@ -188,7 +189,10 @@ case "$command" in
     engine_test "${ci_engine_tests[@]}" || status=1
     summarize_tests "$build" "$engine_build" || status=1
     exit $status ;;
-  bench) run_tests --suite bench "$@" ;;
+  bench)
+    # The benchmarks' tests exist with -Dbenchmarks=true only; meson test builds what they need.
+    meson configure "$build" -Dbenchmarks=true
+    run_tests --suite bench "$@" ;;
   demo) exec bash "$here/pipelines/demo.sh" "$@" ;;
   *) echo "usage: $0 [build|test|demo|bench|engine|ci]" >&2; exit 2 ;;
 esac

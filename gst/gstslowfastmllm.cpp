@@ -63,6 +63,7 @@ enum {
   PROP_DEVICE,
   PROP_DTYPE,
   PROP_WEIGHTS_IN_MEMORY,
+  PROP_MAX_BATCH,
   PROP_MAX_PENDING_WINDOWS,
   PROP_LEAKY,
   PROP_LATENCY,
@@ -353,7 +354,8 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
   }
   if (priv->model && priv->loaded_location == settings.model_location &&
       priv->loaded_device == settings.device && priv->loaded_dtype == settings.dtype &&
-      priv->loaded_weights_in_memory == settings.weights_in_memory) {
+      priv->loaded_weights_in_memory == settings.weights_in_memory &&
+      priv->loaded_max_batch == settings.max_batch) {
     return TRUE;
   }
 
@@ -376,6 +378,7 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
     options.device = settings.device;
     options.dtype = settings.dtype;
     options.weights_in_memory = settings.weights_in_memory;
+    options.max_batch = static_cast<int>(settings.max_batch);
     // A full-scale load takes long enough that an application wants to show how far it is.
     std::string last_step;
     options.on_progress = [&](double fraction, const std::string& stage) {
@@ -398,6 +401,7 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
     priv->loaded_device = settings.device;
     priv->loaded_dtype = settings.dtype;
     priv->loaded_weights_in_memory = settings.weights_in_memory;
+    priv->loaded_max_batch = settings.max_batch;
     const slowfast::ModelInfo& info = priv->model->info();
     gchar* text =
         shared.loaded_now
@@ -578,6 +582,9 @@ static void gst_slowfast_mllm_set_property(GObject* object, guint prop_id, const
     case PROP_WEIGHTS_IN_MEMORY:
       s.weights_in_memory = g_value_get_boolean(value);
       break;
+    case PROP_MAX_BATCH:
+      s.max_batch = g_value_get_uint(value);
+      break;
     case PROP_MAX_PENDING_WINDOWS:
       s.max_pending_windows = g_value_get_uint(value);
       break;
@@ -679,6 +686,9 @@ static void gst_slowfast_mllm_get_property(GObject* object, guint prop_id, GValu
       break;
     case PROP_WEIGHTS_IN_MEMORY:
       g_value_set_boolean(value, s.weights_in_memory);
+      break;
+    case PROP_MAX_BATCH:
+      g_value_set_uint(value, s.max_batch);
       break;
     case PROP_MAX_PENDING_WINDOWS:
       g_value_set_uint(value, s.max_pending_windows);
@@ -869,6 +879,15 @@ static void gst_slowfast_mllm_class_init(GstSlowfastMllmClass* klass) {
           "sharing the checkpoint's page cache: faster decoding where large file mappings "
           "stream slowly, at the cost of a copy at load and no sharing between processes",
           load.weights_in_memory, ready));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_BATCH,
+      g_param_spec_uint(
+          "max-batch", "Max batch",
+          "Answers the shared model decodes together at most, across every element on it "
+          "(one decode step reads each weight once for all of them). On a CPU up to 8 cost "
+          "little more than one; a GPU gains from more. Elements that differ in it load the "
+          "model separately",
+          1, 256, static_cast<guint>(load.max_batch), ready));
   g_object_class_install_property(
       gobject_class, PROP_MAX_PENDING_WINDOWS,
       g_param_spec_uint(

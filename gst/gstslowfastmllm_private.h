@@ -78,6 +78,7 @@ struct Settings {
   slowfast::Device device = slowfast::LoadOptions().device;
   slowfast::DType dtype = slowfast::LoadOptions().dtype;
   bool weights_in_memory = slowfast::LoadOptions().weights_in_memory;
+  guint max_batch = static_cast<guint>(slowfast::LoadOptions().max_batch);
   guint max_pending_windows = kDefaultMaxPendingWindows;
   GstSlowfastLeaky leaky = kDefaultLeaky;
   GstClockTime latency = kDefaultLatency;
@@ -188,6 +189,7 @@ struct GstSlowfastMllmPrivate {
   slowfast::Device loaded_device = slowfast::Device::Auto;
   slowfast::DType loaded_dtype = slowfast::DType::Auto;
   bool loaded_weights_in_memory = false;
+  guint loaded_max_batch = 0;
   // The settings a run uses, fixed from READY->PAUSED to PAUSED->READY (the window, sampling,
   // mode and cache are read there only).
   gstslowfast::Settings run;

@@ -8,7 +8,7 @@
 namespace gstslowfast {
 namespace {
 
-using Key = std::tuple<std::string, slowfast::Device, slowfast::DType, bool>;
+using Key = std::tuple<std::string, slowfast::Device, slowfast::DType, bool, int>;
 
 struct Registry {
   std::mutex mutex;  // held during a load, so a second request for any model waits for it
@@ -32,7 +32,7 @@ SharedModel acquire_model(const slowfast::LoadOptions& options,
                           const std::function<void()>& on_load) {
   Registry& r = registry();
   const Key key{canonical_dir(options.model_dir), options.device, options.dtype,
-                options.weights_in_memory};
+                options.weights_in_memory, options.max_batch};
   std::lock_guard<std::mutex> lock(r.mutex);
   for (auto it = r.models.begin(); it != r.models.end();) {
     it = it->second.expired() ? r.models.erase(it) : std::next(it);

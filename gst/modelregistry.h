@@ -1,6 +1,6 @@
 // Models shared by every element of the process: one load per (directory, device, dtype,
-// weights-in-memory), kept while any element holds it, so N cameras on one model cost one
-// model's memory.
+// weights-in-memory, max-batch), kept while any element holds it, so N cameras on one model cost
+// one model's memory, and their frames and answers go through the model's one scheduler.
 #pragma once
 
 #include <functional>

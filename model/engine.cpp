@@ -8,13 +8,13 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <mutex>
 
 #include "checkpoint/config.h"
 #include "checkpoint/safetensors.h"
 #include "checkpoint/weights.h"
 #include "device.h"
 #include "prompt.h"
+#include "scheduler.h"
 #include "slowfast_model.h"
 #include "text/generate.h"
 #include "tokenizer/chat_template.h"
@@ -30,7 +30,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // Frames encoded per vision-tower call: bounds the activations of the 576 px tower.
-constexpr size_t kVisionBatch = 8;
+constexpr int64_t kVisionBatch = 8;
+// The largest max_batch accepted: far beyond what pays on a CPU, room for a GPU.
+constexpr int kMaxBatchLimit = 256;
 
 std::string strip(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\n\r\f\v");
@@ -53,11 +55,28 @@ struct Model::Impl {
   ModelInfo info;
   std::vector<int64_t> stop_ids;
   int64_t vocab_limit = 0;
-  // The module tree is shared by every Session; the vision tower and the decoder hold no
-  // per-request state, but libtorch modules are not documented as re-entrant, so forward passes
-  // of one model are serialised.
-  mutable std::mutex forward_mutex;
+  // Every forward pass of this model runs on the scheduler's threads: the vision tower on one,
+  // the decoder on the other (the towers share no module). Declared last: its threads stop
+  // before the modules go.
+  std::unique_ptr<Scheduler> scheduler;
 };
+
+namespace {
+
+// The scheduler's vision call: pixels [T <= kVisionBatch, 3, S, S] -> [T, N, H].
+torch::Tensor encode_vision_batch(const Model::Impl& impl, const torch::Tensor& frames) {
+  torch::NoGradGuard no_grad;
+  // For a GPU the float32 frames go as they are, asynchronously from pinned memory, and are cast
+  // there: a cast within the copy would first convert on the host, into pageable memory.
+  const torch::Tensor batch =
+      impl.device.is_cuda()
+          ? frames.to(impl.device, frames.scalar_type(), /*non_blocking=*/frames.is_pinned())
+                .to(impl.dtype)
+          : frames.to(impl.device, impl.dtype);
+  return impl.net->model->encode_images(batch);
+}
+
+}  // namespace
 
 FrameFeatures::FrameFeatures() = default;
 FrameFeatures::~FrameFeatures() = default;
@@ -81,6 +100,10 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
     if (!fs::is_directory(dir)) {
       throw Error("model directory '" + options.model_dir +
                   "' does not exist or is not a directory");
+    }
+    if (options.max_batch < 1 || options.max_batch > kMaxBatchLimit) {
+      throw Error("max_batch " + std::to_string(options.max_batch) + " is out of range 1.." +
+                  std::to_string(kMaxBatchLimit));
     }
     if (options.num_threads > 0) torch::set_num_threads(options.num_threads);
     const auto progress = [&](double fraction, const char* stage) {
@@ -137,6 +160,11 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
     for (const char* token : {"<|im_end|>", "<|endoftext|>"}) {
       if (auto id = impl->tokenizer->find_id(token)) impl->stop_ids.push_back(*id);
     }
+    const Impl* const loaded = impl.get();
+    impl->scheduler = std::make_unique<Scheduler>(
+        *impl->net->model, impl->net->lm_head->weight,
+        [loaded](const torch::Tensor& pixels) { return encode_vision_batch(*loaded, pixels); },
+        options.max_batch, kVisionBatch);
     std::sort(impl->stop_ids.begin(), impl->stop_ids.end());
     impl->stop_ids.erase(std::unique(impl->stop_ids.begin(), impl->stop_ids.end()),
                          impl->stop_ids.end());
@@ -183,23 +211,11 @@ torch::Tensor preprocess_frames_tensor(const Model& model, const torch::Tensor& 
 }
 
 torch::Tensor vision_features(const Model& model, const torch::Tensor& pixels) {
-  const Model::Impl& impl = model.impl();
-  torch::NoGradGuard no_grad;
-  std::lock_guard<std::mutex> lock(impl.forward_mutex);
-  std::vector<torch::Tensor> parts;
-  for (int64_t begin = 0; begin < pixels.size(0); begin += kVisionBatch) {
-    const int64_t count = std::min<int64_t>(kVisionBatch, pixels.size(0) - begin);
-    const torch::Tensor frames = pixels.narrow(0, begin, count);
-    // For a GPU the float32 frames go as they are, asynchronously from pinned memory, and are cast
-    // there: a cast within the copy would first convert on the host, into pageable memory.
-    const torch::Tensor batch =
-        impl.device.is_cuda()
-            ? frames.to(impl.device, frames.scalar_type(), /*non_blocking=*/frames.is_pinned())
-                  .to(impl.dtype)
-            : frames.to(impl.device, impl.dtype);
-    parts.push_back(impl.net->model->encode_images(batch));
-  }
-  return torch::cat(parts);
+  return model.impl().scheduler->encode(pixels);
+}
+
+SchedulerStats scheduler_stats(const Model& model) {
+  return model.impl().scheduler->stats();
 }
 
 std::vector<FrameFeatures> frame_features(const Model& model, const torch::Tensor& features,
@@ -239,6 +255,10 @@ Session::Session(std::shared_ptr<const Model> model) : impl_(std::make_unique<Im
   impl_->model = std::move(model);
 }
 Session::~Session() = default;
+
+int64_t session_cache_bytes(Session& session) {
+  return session.impl().cache.bytes();
+}
 
 Answer Session::answer(const std::vector<FrameFeatures>& window, const std::string& question,
                        const GenerationParams& params, const TokenCallback& on_token,
@@ -288,7 +308,6 @@ Answer answer_with_trace(Session& session, const std::vector<FrameFeatures>& win
           config.tokenizer_model_max_length);
     }
 
-    std::lock_guard<std::mutex> lock(model.forward_mutex);
     auto& backbone = *model.net->model;
     const auto options = backbone.weight_options();
     Prompt prompt = embed_prompt(backbone, answer.input_ids, tokens.fast, {},
@@ -323,8 +342,8 @@ Answer answer_with_trace(Session& session, const std::vector<FrameFeatures>& win
         if (!piece.empty()) on_token(piece);
       };
     }
-    const GenerationResult result = generate(backbone, model.net->lm_head->weight, prompt,
-                                             generation, session.impl().cache, on_id, should_abort);
+    const GenerationResult result =
+        model.scheduler->generate(prompt, generation, session.impl().cache, on_id, should_abort);
     if (on_token) {
       const std::string rest = decoder.finish();
       if (!rest.empty()) on_token(rest);
@@ -335,7 +354,8 @@ Answer answer_with_trace(Session& session, const std::vector<FrameFeatures>& win
     answer.decode_seconds = result.decode_seconds;
     answer.text = strip(model.tokenizer->decode(result.output_ids, /*skip_special=*/true));
 
-    if (trace) {
+    // An answer aborted before its prefill has no logits to trace.
+    if (trace && result.prefill_logits.defined()) {
       trace->fast_tokens = tokens.fast.to(torch::kCPU, torch::kFloat32);
       trace->slow_tokens = tokens.slow.to(torch::kCPU, torch::kFloat32);
       trace->prefill_logits =

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "checkpoint/config.h"
+#include "scheduler.h"
 #include "slowfast.h"
 
 namespace slowfast {
@@ -33,6 +34,11 @@ torch::Tensor vision_features(const Model& model, const torch::Tensor& pixels);
 // Per-frame features from vision_features: spatial pooling of each frame (section 5 step 1).
 std::vector<FrameFeatures> frame_features(const Model& model, const torch::Tensor& features,
                                           bool keep_unpooled);
+
+// The model's scheduler counters (scheduler.h): what was batched.
+SchedulerStats scheduler_stats(const Model& model);
+// Bytes held by a session's KV cache (its longest answer so far).
+int64_t session_cache_bytes(Session& session);
 
 // Ablations for tests that prove each input matters.
 enum class Ablation {

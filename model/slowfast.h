@@ -44,6 +44,12 @@ struct LoadOptions {
   // the checkpoint's page cache; faster decode on machines where large file mappings stream
   // slowly (docs/performance.md), at the cost of a copy at load and no sharing.
   bool weights_in_memory = false;
+  // Answers decoded together at most: every Session on this model shares one scheduler, and a
+  // decode step advances up to this many answers while reading each weight once. A CPU step is
+  // bound by memory bandwidth, so up to 8 answers cost little more than one; a GPU gains from far
+  // larger batches. Answers are bit-identical to answering alone with the CPU's bf16 kernel (up
+  // to 64 per step), within rounding otherwise (float32, GPU, larger steps). 1..256.
+  int max_batch = 8;
   LoadProgress on_progress;  // called on the loading thread; may be empty
 };
 
@@ -112,8 +118,9 @@ struct Answer {
   double decode_seconds = 0;
 };
 
-// An immutable, shareable model: config, weights and tokenizer. Thread-safe for concurrent
-// encode_frames() and Session use.
+// An immutable, shareable model: config, weights, tokenizer and the scheduler that runs its
+// forward passes. Thread-safe for concurrent encode_frames() and Session use: concurrent callers'
+// frames are encoded in shared vision calls and their answers decoded together (LoadOptions).
 class Model {
  public:
   static std::shared_ptr<const Model> load(const LoadOptions& options);

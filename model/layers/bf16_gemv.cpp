@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -39,28 +40,72 @@ __attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
   return sum;
 }
 
-// out[r] = dot(weight row r, x) for rows [begin, end); weight rows are `k` apart. One row at a
-// time, so the weights stream through memory in order (several rows at once measured slower:
-// 8 vs 14 GB/s on this machine); two accumulators hide the dot-product latency.
+// out[b * n + r] = dot(weight row r, x row b) for weight rows [begin, end) and the `Rows` rows of
+// x (`k` apart); weight rows are `k` apart. One weight row at a time, so the weights stream
+// through memory in order (several weight rows at once measured slower: 8 vs 14 GB/s on this
+// machine), and each is read once for all x rows. Two accumulators per x row hide the
+// dot-product latency. Every x row is summed in the same order whatever `Rows` is, so a row's
+// result does not depend on the rows computed with it.
+template <int Rows>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void dot_rows(const uint16_t* weight,
                                                                      const uint16_t* x, int64_t k,
-                                                                     int64_t begin, int64_t end,
-                                                                     float* out) {
+                                                                     int64_t n, int64_t begin,
+                                                                     int64_t end, float* out) {
   const int64_t full = k / kLanes * kLanes;
   for (int64_t row = begin; row < end; ++row) {
     const uint16_t* w = weight + row * k;
-    __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
+    __m512 even[Rows], odd[Rows];
+    for (int b = 0; b < Rows; ++b) even[b] = odd[b] = _mm512_setzero_ps();
     int64_t j = 0;
     for (; j + 2 * kLanes <= full; j += 2 * kLanes) {
-      even = _mm512_dpbf16_ps(even, load_bf16(w + j), load_bf16(x + j));
-      odd = _mm512_dpbf16_ps(odd, load_bf16(w + j + kLanes), load_bf16(x + j + kLanes));
+      const __m512bh w_even = load_bf16(w + j), w_odd = load_bf16(w + j + kLanes);
+      for (int b = 0; b < Rows; ++b) {
+        even[b] = _mm512_dpbf16_ps(even[b], w_even, load_bf16(x + b * k + j));
+        odd[b] = _mm512_dpbf16_ps(odd[b], w_odd, load_bf16(x + b * k + j + kLanes));
+      }
     }
-    if (j < full) even = _mm512_dpbf16_ps(even, load_bf16(w + j), load_bf16(x + j));
+    if (j < full) {
+      const __m512bh w_even = load_bf16(w + j);
+      for (int b = 0; b < Rows; ++b) {
+        even[b] = _mm512_dpbf16_ps(even[b], w_even, load_bf16(x + b * k + j));
+      }
+    }
     if (full < k) {
-      odd = _mm512_dpbf16_ps(odd, load_bf16_head(w + full, k - full),
-                             load_bf16_head(x + full, k - full));
+      const __m512bh w_tail = load_bf16_head(w + full, k - full);
+      for (int b = 0; b < Rows; ++b) {
+        odd[b] = _mm512_dpbf16_ps(odd[b], w_tail, load_bf16_head(x + b * k + full, k - full));
+      }
     }
-    out[row] = sum_lanes(_mm512_add_ps(even, odd));
+    for (int b = 0; b < Rows; ++b) out[b * n + row] = sum_lanes(_mm512_add_ps(even[b], odd[b]));
+  }
+}
+
+// x rows in groups of at most 4 (8 accumulators and 2 weight registers stay in registers), over
+// blocks of weight rows small enough (kRowsPerBlock rows of a few KB) to stay in L1/L2 from one
+// group to the next: memory delivers each weight once for all x rows.
+void dot_rows_grouped(const uint16_t* weight, const uint16_t* x, int64_t rows, int64_t k, int64_t n,
+                      int64_t begin, int64_t end, float* out) {
+  constexpr int64_t kRowsPerBlock = 16;
+  for (int64_t block = begin; block < end; block += kRowsPerBlock) {
+    const int64_t block_end = std::min(end, block + kRowsPerBlock);
+    for (int64_t first = 0; first < rows; first += 4) {
+      const uint16_t* group = x + first * k;
+      float* group_out = out + first * n;
+      switch (std::min<int64_t>(4, rows - first)) {
+        case 1:
+          dot_rows<1>(weight, group, k, n, block, block_end, group_out);
+          break;
+        case 2:
+          dot_rows<2>(weight, group, k, n, block, block_end, group_out);
+          break;
+        case 3:
+          dot_rows<3>(weight, group, k, n, block, block_end, group_out);
+          break;
+        default:
+          dot_rows<4>(weight, group, k, n, block, block_end, group_out);
+          break;
+      }
+    }
   }
 }
 
@@ -75,7 +120,9 @@ bool bf16_gemv_supported() {
 }
 
 bool bf16_gemv_applies(const torch::Tensor& x, const torch::Tensor& weight) {
-  return weight.dim() == 2 && x.numel() == weight.size(1) && (x.dim() == 1 || x.size(0) == 1) &&
+  const bool rows_ok =
+      x.dim() == 1 || (x.dim() == 2 && x.size(0) >= 1 && x.size(0) <= kBf16GemvMaxRows);
+  return weight.dim() == 2 && rows_ok && x.size(-1) == weight.size(1) &&
          x.scalar_type() == torch::kBFloat16 && weight.scalar_type() == torch::kBFloat16 &&
          x.is_cpu() && weight.is_cpu() && weight.is_contiguous() && bf16_gemv_supported();
 }
@@ -84,23 +131,25 @@ torch::Tensor bf16_gemv(const torch::Tensor& x, const torch::Tensor& weight,
                         const torch::Tensor& bias) {
   if (!bf16_gemv_applies(x, weight)) {
     throw Error(
-        "bf16_gemv: needs bfloat16 CPU tensors x [K] and contiguous weight [N, K] on a "
+        "bf16_gemv: needs bfloat16 CPU tensors x [K] or [R <= 64, K] and contiguous weight [N, K] "
+        "on a "
         "CPU with AVX512-BF16; got x " +
         c10::str(x.sizes()) + " " + c10::toString(x.scalar_type()) + ", weight " +
         c10::str(weight.sizes()) + " " + c10::toString(weight.scalar_type()));
   }
-  const int64_t rows = weight.size(0);
+  const int64_t n = weight.size(0);
   const int64_t k = weight.size(1);
-  const torch::Tensor vector = x.reshape({k}).contiguous();
-  torch::Tensor out = torch::empty({rows}, x.options().dtype(torch::kFloat32));
+  const int64_t x_rows = x.dim() == 1 ? 1 : x.size(0);
+  const torch::Tensor rows = x.reshape({x_rows, k}).contiguous();
+  torch::Tensor out = torch::empty({x_rows, n}, x.options().dtype(torch::kFloat32));
   const auto* weight_data = reinterpret_cast<const uint16_t*>(weight.data_ptr<at::BFloat16>());
-  const auto* x_data = reinterpret_cast<const uint16_t*>(vector.data_ptr<at::BFloat16>());
+  const auto* x_data = reinterpret_cast<const uint16_t*>(rows.data_ptr<at::BFloat16>());
   float* out_data = out.data_ptr<float>();
-  at::parallel_for(0, rows, kRowsPerTask, [&](int64_t begin, int64_t end) {
-    dot_rows(weight_data, x_data, k, begin, end, out_data);
+  at::parallel_for(0, n, kRowsPerTask, [&](int64_t begin, int64_t end) {
+    dot_rows_grouped(weight_data, x_data, x_rows, k, n, begin, end, out_data);
   });
   if (bias.defined()) out.add_(bias.to(torch::kFloat32));
-  return out;
+  return x.dim() == 1 ? out.view({n}) : out;
 }
 
 }  // namespace slowfast

@@ -1,6 +1,6 @@
 // Matrix-vector products with bfloat16 weights on CPUs with AVX512-BF16. Decoding multiplies every
-// weight matrix by one row; there oneDNN 2.6 (libtorch 1.13) reaches about a quarter of the
-// memory bandwidth, while this kernel streams each weight once at close to full bandwidth.
+// weight matrix by one row per sequence; there oneDNN 2.6 (libtorch 1.13) reaches about a quarter
+// of the memory bandwidth, while this kernel streams each weight once at close to full bandwidth.
 #pragma once
 
 #include <torch/torch.h>
@@ -10,13 +10,18 @@ namespace slowfast {
 // True when the CPU executes AVX512-BF16 (vdpbf16ps). Checked once.
 bool bf16_gemv_supported();
 
-// True when bf16_gemv() applies: a single row x ([K] or [1, K]) and weight [N, K], both bfloat16
-// on the CPU, weight contiguous, and the CPU supports the kernel.
+// The most rows of x one call takes: a batched decode step (one row per sequence) reads each
+// weight once for all of them.
+constexpr int64_t kBf16GemvMaxRows = 64;
+
+// True when bf16_gemv() applies: x [K] or [R, K] with 1 <= R <= kBf16GemvMaxRows and weight
+// [N, K], both bfloat16 on the CPU, weight contiguous, and the CPU supports the kernel.
 bool bf16_gemv_applies(const torch::Tensor& x, const torch::Tensor& weight);
 
-// x: [K] or [1, K] bfloat16, weight: [N, K] bfloat16, bias: [N] bfloat16 or undefined
-// -> float32 [N]: weight @ x + bias, accumulated in float32 (round to bfloat16 to match a
-// bfloat16 linear layer). Rows are split across libtorch's intra-op threads.
+// x: [K] or [R, K] bfloat16, weight: [N, K] bfloat16, bias: [N] bfloat16 or undefined
+// -> float32 [N] or [R, N]: x @ weight^T + bias, accumulated in float32 (round to bfloat16 to
+// match a bfloat16 linear layer). Each row's result is bit-identical to computing that row alone.
+// Weight rows are split across libtorch's intra-op threads.
 torch::Tensor bf16_gemv(const torch::Tensor& x, const torch::Tensor& weight,
                         const torch::Tensor& bias);
 

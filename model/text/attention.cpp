@@ -68,4 +68,25 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const ForwardP
   return o_proj->forward(attention);
 }
 
+torch::Tensor AttentionImpl::forward_batch(const torch::Tensor& hidden,
+                                           const std::vector<ForwardPass>& passes,
+                                           const std::vector<KVCache*>& caches) {
+  const int64_t batch = hidden.size(0);
+  const torch::Tensor queries = q_proj->forward(hidden).view({batch, heads_, head_dim_});
+  const torch::Tensor keys = k_proj->forward(hidden).view({batch, kv_heads_, head_dim_});
+  const torch::Tensor values = v_proj->forward(hidden).view({batch, kv_heads_, head_dim_});
+  torch::Tensor attention = torch::empty({batch, heads_ * head_dim_}, hidden.options());
+  for (int64_t row = 0; row < batch; ++row) {
+    const ForwardPass& pass = passes[row];
+    // [1, heads, D] per sequence, exactly as forward() computes a single token.
+    const torch::Tensor query = apply_rope(queries.narrow(0, row, 1), pass.rope);
+    const torch::Tensor key = apply_rope(keys.narrow(0, row, 1), pass.rope);
+    const auto [cached_keys, cached_values] = caches[row]->append(
+        layer_index_, key.transpose(0, 1), values.narrow(0, row, 1).transpose(0, 1));
+    attention.narrow(0, row, 1).copy_(
+        grouped_attention(query, cached_keys, cached_values, pass.start));
+  }
+  return o_proj->forward(attention);
+}
+
 }  // namespace slowfast

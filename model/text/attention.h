@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include <vector>
+
 #include <torch/torch.h>
 
 #include "checkpoint/config.h"
@@ -28,6 +30,12 @@ class AttentionImpl : public torch::nn::Module {
   // Appends the pass's keys and values to `cache` (layer_index).
   torch::Tensor forward(const torch::Tensor& hidden, const ForwardPass& pass,
                         const MemoryKeyValues& memory, KVCache& cache);
+
+  // A decode step of several sequences: hidden [B, H], row b the next token of the sequence
+  // cached in *caches[b] at passes[b].start (no cross-attention) -> [B, H] after o_proj. The
+  // projections run once for all rows; each row attends to its own cache.
+  torch::Tensor forward_batch(const torch::Tensor& hidden, const std::vector<ForwardPass>& passes,
+                              const std::vector<KVCache*>& caches);
 
   // memory: [M, H] slow tokens -> keys and values through `norm` (the layer's input_layernorm)
   // and cross_attn_kv_proj. Hybrid layers only.

@@ -10,75 +10,133 @@
 #include "util/clock.h"
 
 namespace slowfast {
-namespace {}  // namespace
+
+Generation::Generation(Qwen2ModelImpl& model, const torch::Tensor& lm_head_weight, Prompt prompt,
+                       const GenerationOptions& options, KVCache& cache)
+    : model_(model),
+      lm_head_weight_(lm_head_weight),
+      prompt_(std::move(prompt)),
+      options_(options),
+      cache_(cache) {
+  // The cache and the ids buffer are then inference tensors, as everything a decode step writes.
+  torch::InferenceMode inference;
+  validate(options_.sampling);
+  if (options_.max_new_tokens < 0) {
+    throw Error("generation: max_new_tokens " + std::to_string(options_.max_new_tokens) +
+                " must be >= 0");
+  }
+  if (!prompt_.embeds.defined() || prompt_.embeds.dim() != 2 || prompt_.embeds.size(0) == 0) {
+    throw Error("generation: the prompt has no embeddings");
+  }
+  const torch::Device device = lm_head_weight_.device();
+  generator_ = make_sampling_generator(options_.seed, device);
+  cache_.reset();
+  cache_.reserve(model_.cache_shape(), prompt_.embeds.size(0) + options_.max_new_tokens,
+                 model_.weight_options());
+  generated_ = torch::empty({options_.max_new_tokens},
+                            torch::TensorOptions().dtype(torch::kLong).device(device));
+}
+
+void Generation::prefill() {
+  torch::InferenceMode inference;
+  const auto start = Clock::now();
+  const torch::Tensor hidden =
+      model_.forward(prompt_.embeds, prompt_.is_text, prompt_.memory, cache_);
+  const torch::Tensor step_logits =
+      logits(hidden.narrow(0, hidden.size(0) - 1, 1), lm_head_weight_)[0];
+  // The host copy is also the read-back that makes prefill_seconds the prefill's own time.
+  result_.prefill_logits = step_logits.to(torch::kCPU);
+  result_.prefill_seconds = seconds_since(start);
+  prefilled_ = true;
+  // The prompt's tensors are not needed any more (the slow tokens can be large).
+  prompt_ = Prompt();
+  decode_start_ = Clock::now();
+  if (options_.max_new_tokens == 0) {
+    finish();
+    return;
+  }
+  choose(step_logits);
+}
+
+void Generation::abort() {
+  if (finished_) return;
+  result_.aborted = true;
+  finish();
+}
+
+void Generation::finish() {
+  finished_ = true;
+  result_.decode_seconds = prefilled_ ? seconds_since(decode_start_) : 0;
+}
+
+void Generation::choose(const torch::Tensor& step_logits) {
+  const auto count = static_cast<int64_t>(result_.output_ids.size());
+  // [1] on the device; reading its value is the step's one synchronisation.
+  const torch::Tensor next =
+      next_token(step_logits, options_.sampling, generated_.narrow(0, 0, count),
+                 options_.vocab_limit, generator_);
+  const int64_t id = next.item<int64_t>();
+  if (std::find(options_.stop_ids.begin(), options_.stop_ids.end(), id) !=
+      options_.stop_ids.end()) {
+    result_.stop_id = id;
+    finish();
+    return;
+  }
+  const int64_t table_size = model_.embed_tokens->weight.size(0);
+  if (id < 0 || id >= table_size) {
+    throw Error("generation: token id " + std::to_string(id) + " outside the embedding table of " +
+                std::to_string(table_size));
+  }
+  generated_.narrow(0, count, 1).copy_(next);
+  result_.output_ids.push_back(id);
+  if (count + 1 >= options_.max_new_tokens) finish();
+}
+
+void decode_step(Qwen2ModelImpl& model, const torch::Tensor& lm_head_weight,
+                 const std::vector<Generation*>& batch) {
+  if (batch.empty()) return;
+  torch::InferenceMode inference;
+  std::vector<torch::Tensor> last_ids;
+  std::vector<KVCache*> caches;
+  for (Generation* generation : batch) {
+    if (!generation->prefilled_ || generation->finished_) {
+      throw Error("generation: a decode step needs prefilled, unfinished generations");
+    }
+    const auto count = static_cast<int64_t>(generation->result_.output_ids.size());
+    last_ids.push_back(generation->generated_.narrow(0, count - 1, 1));
+    caches.push_back(&generation->cache_);
+  }
+  const torch::Tensor ids = batch.size() == 1 ? last_ids.front() : torch::cat(last_ids);  // [B]
+  const torch::Tensor embeds = model.embed_tokens->forward_in_range(ids);                 // [B, H]
+  const torch::Tensor step_logits =
+      logits(model.forward_batch(embeds, caches), lm_head_weight);  // [B, V] float32
+  for (size_t row = 0; row < batch.size(); ++row) {
+    batch[row]->choose(step_logits[static_cast<int64_t>(row)]);
+  }
+}
 
 GenerationResult generate(Qwen2ModelImpl& model, const torch::Tensor& lm_head_weight,
                           const Prompt& prompt, const GenerationOptions& options, KVCache& cache,
                           const TokenIdCallback& on_token, const StopPredicate& should_abort) {
-  validate(options.sampling);
-  if (options.max_new_tokens < 0) {
-    throw Error("generation: max_new_tokens " + std::to_string(options.max_new_tokens) +
-                " must be >= 0");
-  }
-  if (!prompt.embeds.defined() || prompt.embeds.dim() != 2 || prompt.embeds.size(0) == 0) {
-    throw Error("generation: the prompt has no embeddings");
-  }
-  torch::InferenceMode inference;
-  const auto is_stop = [&](int64_t id) {
-    return std::find(options.stop_ids.begin(), options.stop_ids.end(), id) !=
-           options.stop_ids.end();
-  };
-
-  GenerationResult result;
-  const torch::Device device = lm_head_weight.device();
-  at::Generator generator = make_sampling_generator(options.seed, device);
-  cache.reset();
-  cache.reserve(model.cache_shape(), prompt.embeds.size(0) + options.max_new_tokens,
-                model.weight_options());
-  // The generated ids, kept on the device as well for the repetition penalty and the next
-  // embedding: a step uploads nothing and reads back only its id.
-  const torch::Tensor generated = torch::empty(
-      {options.max_new_tokens}, torch::TensorOptions().dtype(torch::kLong).device(device));
-  const int64_t table_size = model.embed_tokens->weight.size(0);
-
-  auto start = Clock::now();
-  const torch::Tensor hidden = model.forward(prompt.embeds, prompt.is_text, prompt.memory, cache);
-  torch::Tensor step_logits = logits(hidden.narrow(0, hidden.size(0) - 1, 1), lm_head_weight)[0];
-  // The host copy is also the read-back that makes prefill_seconds the prefill's own time.
-  result.prefill_logits = step_logits.to(torch::kCPU);
-  result.prefill_seconds = seconds_since(start);
-
-  start = Clock::now();
-  while (static_cast<int64_t>(result.output_ids.size()) < options.max_new_tokens) {
-    const auto count = static_cast<int64_t>(result.output_ids.size());
-    if (count > 0) {
-      if (should_abort && should_abort()) {
-        result.aborted = true;
-        break;
-      }
-      const torch::Tensor next_embed =
-          model.embed_tokens->forward_in_range(generated.narrow(0, count - 1, 1));
-      step_logits = logits(model.forward(next_embed, {}, {}, cache), lm_head_weight)[0];
+  Generation generation(model, lm_head_weight, prompt, options, cache);
+  generation.prefill();
+  size_t delivered = 0;
+  const auto deliver = [&] {
+    const std::vector<int64_t>& ids = generation.result().output_ids;
+    for (; delivered < ids.size(); ++delivered) {
+      if (on_token) on_token(ids[delivered]);
     }
-    // [1] on the device; reading its value is the step's one synchronisation.
-    const torch::Tensor next =
-        next_token(step_logits, options.sampling, generated.narrow(0, 0, count),
-                   options.vocab_limit, generator);
-    const int64_t id = next.item<int64_t>();
-    if (is_stop(id)) {
-      result.stop_id = id;
+  };
+  deliver();
+  while (!generation.finished()) {
+    if (should_abort && should_abort()) {
+      generation.abort();
       break;
     }
-    if (id < 0 || id >= table_size) {
-      throw Error("generation: token id " + std::to_string(id) +
-                  " outside the embedding table of " + std::to_string(table_size));
-    }
-    generated.narrow(0, count, 1).copy_(next);
-    result.output_ids.push_back(id);
-    if (on_token) on_token(id);
+    decode_step(model, lm_head_weight, {&generation});
+    deliver();
   }
-  result.decode_seconds = seconds_since(start);
-  return result;
+  return generation.take_result();
 }
 
 }  // namespace slowfast

@@ -2,6 +2,7 @@
 // memory), then one token at a time through the KV cache.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -41,6 +42,54 @@ struct GenerationResult {
 using TokenIdCallback = std::function<void(int64_t id)>;
 // Returns true to stop; checked before every decode step.
 using StopPredicate = std::function<bool()>;
+
+// One request's decoding: the prefill, then one token per decode step, each chosen with the
+// request's own sampling parameters and generator, so its ids do not depend on what else is
+// decoded with it. generate() runs one alone; the scheduler steps several together through
+// decode_step().
+class Generation {
+ public:
+  // Validates the options and prepares `cache` (reset, grown to fit the prompt plus
+  // max_new_tokens). model, lm_head_weight ([V, H]) and cache must outlive the generation.
+  Generation(Qwen2ModelImpl& model, const torch::Tensor& lm_head_weight, Prompt prompt,
+             const GenerationOptions& options, KVCache& cache);
+
+  // Runs the prefill and chooses the first token (none when max_new_tokens is 0).
+  void prefill();
+  // Ends the generation as aborted; its ids so far are kept.
+  void abort();
+  // True after a stop id, max_new_tokens ids, or abort().
+  bool finished() const { return finished_; }
+  const GenerationResult& result() const { return result_; }
+  GenerationResult take_result() { return std::move(result_); }
+
+ private:
+  friend void decode_step(Qwen2ModelImpl& model, const torch::Tensor& lm_head_weight,
+                          const std::vector<Generation*>& batch);
+  // step_logits: float32 [V] after the last id -> records the next id, or finishes at a stop.
+  void choose(const torch::Tensor& step_logits);
+  void finish();
+
+  Qwen2ModelImpl& model_;
+  torch::Tensor lm_head_weight_;
+  Prompt prompt_;
+  GenerationOptions options_;
+  KVCache& cache_;
+  at::Generator generator_;
+  // The generated ids, kept on the device as well for the repetition penalty and the next
+  // embedding: a step uploads nothing and reads back only its id.
+  torch::Tensor generated_;
+  GenerationResult result_;
+  bool prefilled_ = false;
+  bool finished_ = false;
+  std::chrono::steady_clock::time_point decode_start_;
+};
+
+// One decode step of unfinished, prefilled generations on the same model: embeds each one's last
+// id, runs the decoder once for all of them (Qwen2ModelImpl::forward_batch, which reads each
+// weight once) and chooses each one's next id. The generations' caches must be distinct.
+void decode_step(Qwen2ModelImpl& model, const torch::Tensor& lm_head_weight,
+                 const std::vector<Generation*>& batch);
 
 // Runs one request from an empty cache: `cache` is reset, grown to fit the prompt plus
 // max_new_tokens, and left holding the request's positions. Stops at a stop id, after

@@ -106,17 +106,42 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds,
   return norm->forward(hidden);
 }
 
+torch::Tensor Qwen2ModelImpl::forward_batch(const torch::Tensor& inputs_embeds,
+                                            const std::vector<KVCache*>& caches) {
+  const int64_t batch = static_cast<int64_t>(caches.size());
+  if (inputs_embeds.dim() != 2 || inputs_embeds.size(0) != batch ||
+      inputs_embeds.size(1) != config_.hidden_size || batch == 0) {
+    throw Error("language model: a batched step needs inputs_embeds [" + std::to_string(batch) +
+                ", " + std::to_string(config_.hidden_size) + "] (one row per cache), got " +
+                c10::str(inputs_embeds.sizes()));
+  }
+  if (batch == 1) return forward(inputs_embeds, {}, {}, *caches.front());
+  const torch::TensorOptions options = weight_options();
+  std::vector<ForwardPass> passes(batch);
+  for (int64_t row = 0; row < batch; ++row) {
+    ForwardPass& pass = passes[row];
+    KVCache& cache = *caches[row];
+    pass.start = cache.length();
+    cache.reserve(cache_shape(), pass.start + 1, options);
+    pass.rope = rope_tables(pass.start, 1, config_.head_dim(), config_.rope_theta,
+                            options.dtype().toScalarType(), options.device());
+  }
+  torch::Tensor hidden = inputs_embeds.to(options);
+  for (auto& layer : decoder_layers_) hidden = layer->forward_batch(hidden, passes, caches);
+  for (KVCache* cache : caches) cache->advance(1);
+  return norm->forward(hidden);
+}
+
 torch::Tensor logits(const torch::Tensor& hidden, const torch::Tensor& lm_head_weight) {
   if (hidden.dim() != 2 || lm_head_weight.dim() != 2 || hidden.size(1) != lm_head_weight.size(1)) {
     throw Error("lm_head: hidden " + c10::str(hidden.sizes()) + " does not match weight " +
                 c10::str(lm_head_weight.sizes()));
   }
   const torch::Tensor input = hidden.to(lm_head_weight.options());
-  // One bf16 row (every decode step, and the prefill's last position): the kernel accumulates in
-  // float32 and its result is kept in float32, so no logit is rounded and none needs refining.
-  if (bf16_gemv_applies(input, lm_head_weight)) {
-    return bf16_gemv(input, lm_head_weight, {}).view({1, lm_head_weight.size(0)});
-  }
+  // A few bf16 rows (every decode step, one row per sequence, and the prefill's last position):
+  // the kernel accumulates in float32 and its result is kept in float32, so no logit is rounded
+  // and none needs refining.
+  if (bf16_gemv_applies(input, lm_head_weight)) return bf16_gemv(input, lm_head_weight, {});
   torch::Tensor out = torch::nn::functional::linear(input, lm_head_weight).to(torch::kFloat32);
   if (lm_head_weight.scalar_type() != torch::kFloat32)
     refine_top_logits(hidden, lm_head_weight, out);

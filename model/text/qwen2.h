@@ -38,6 +38,13 @@ class Qwen2ModelImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& inputs_embeds, const torch::Tensor& is_text,
                         const torch::Tensor& memory, KVCache& cache);
 
+  // A decode step of several sequences: inputs_embeds [B, H], row b the next token of the sequence
+  // cached in *caches[b] (each at its own length; no cross-attention, as in every decode step)
+  // -> [B, H] after the final norm. Each row equals forward() of that row alone on its cache (bit
+  // for bit with the bf16 kernel, within float32 rounding otherwise); one row is forward().
+  torch::Tensor forward_batch(const torch::Tensor& inputs_embeds,
+                              const std::vector<KVCache*>& caches);
+
   // ids: [L] int64 -> [L, H]
   torch::Tensor embed(const torch::Tensor& ids);
 

@@ -42,7 +42,8 @@ using slowfast::Error;
 using slowfast::seconds_since;
 
 const char* const kUsage =
-    "usage: make_random_checkpoint checkpoint DIR [--shape release|vision|half-billion]\n"
+    "usage: make_random_checkpoint checkpoint DIR\n"
+    "                                  [--shape release|vision|half-billion|streams]\n"
     "                                  [--shard-bytes N]\n"
     "                                  [--seed S] [--tokenizer F]\n"
     "       make_random_checkpoint frames FILE.npy [--count T] [--height H] [--width W]\n"
@@ -57,7 +58,8 @@ const char* const kUsage =
     "              load benchmark's vision case instead: the release's ConvNeXt widths with\n"
     "              depths [1, 1, 3, 1] (186M parameters) and a 2-layer 0.5B-wide decoder;\n"
     "              --shape half-billion: that tower with a Qwen2-0.5B-shaped decoder (24\n"
-    "              layers, hybrid layers 0, 6, 12, 18; tests/device/cuda_check.sh)\n"
+    "              layers, hybrid layers 0, 6, 12, 18; tests/device/cuda_check.sh);\n"
+    "              --shape streams: that decoder behind a small 192 px tower (bench_streams)\n"
     "  frames      writes T frames (default 64 of 480x640) as uint8 [T, H, W, 3]\n"
     "  limits      prints 'limits: threads=.. bf16_gflops=.. fp32_gflops=.. read_gbs=..'\n"
     "  report      prints the results table; the best of several --limits files is used;\n"
@@ -148,6 +150,18 @@ json half_billion_config() {
   config["vocab_size"] = 151936;
   config["num_hidden_layers"] = 24;
   config["cross_attn_every_n_layers"] = 6;
+  return config;
+}
+
+// The multi-stream benchmark's model (bench_streams): bench_text's Qwen2-0.5B-shaped decoder behind
+// a small tower (192 px, 9 tokens per frame), so the figures are the decoder's and the scheduler's.
+json streams_config() {
+  json config = half_billion_config();
+  config["vision_config"] = {{"depths", {1, 1, 1, 1}},
+                             {"dims", {32, 64, 96, 128}},
+                             {"image_size", 192},
+                             {"norm_eps", 1e-5}};
+  config["mm_hidden_size"] = 128;
   return config;
 }
 
@@ -289,8 +303,9 @@ void check_flags(const std::multimap<std::string, std::string>& flags,
 int write_checkpoint(const fs::path& dir, const std::multimap<std::string, std::string>& flags) {
   check_flags(flags, {"--shape", "--shard-bytes", "--seed", "--tokenizer"});
   const std::string shape = flag_or(flags, "--shape", "release");
-  if (shape != "release" && shape != "vision" && shape != "half-billion") {
-    throw Error("--shape must be 'release', 'vision' or 'half-billion', got '" + shape + "'");
+  if (shape != "release" && shape != "vision" && shape != "half-billion" && shape != "streams") {
+    throw Error("--shape must be 'release', 'vision', 'half-billion' or 'streams', got '" + shape +
+                "'");
   }
   const double shard_limit =
       flags.count("--shard-bytes")
@@ -310,6 +325,7 @@ int write_checkpoint(const fs::path& dir, const std::multimap<std::string, std::
 
   const json config_json = shape == "vision"         ? vision_case_config()
                            : shape == "half-billion" ? half_billion_config()
+                           : shape == "streams"      ? streams_config()
                                                      : release_config();
   const Config config = slowfast::parse_config(config_json.dump(), "the " + shape + " config");
   const auto start = std::chrono::steady_clock::now();

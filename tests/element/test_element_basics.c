@@ -85,6 +85,7 @@ GST_START_TEST (test_properties_and_defaults)
     {"device", G_TYPE_ENUM, "auto"},
     {"dtype", G_TYPE_ENUM, "auto"},
     {"weights-in-memory", G_TYPE_BOOLEAN, "false"},
+    {"max-batch", G_TYPE_UINT, "8"},
     {"max-pending-windows", G_TYPE_UINT, "1"},
     {"leaky", G_TYPE_ENUM, "auto"},
     {"latency", G_TYPE_UINT64, "18446744073709551615"},

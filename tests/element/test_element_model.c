@@ -985,6 +985,167 @@ GST_START_TEST (test_live_drops_stale_windows)
 
 GST_END_TEST;
 
+/* Four chains on one model: videotestsrc patterns differing per chain. */
+#define CHAINS 4
+static const gchar *chain_patterns[CHAINS] = { "smpte", "ball", "snow", "pinwheel" };
+
+static gchar *
+chain_description (const gchar * model, guint chain, gboolean live)
+{
+  if (live)
+    return g_strdup_printf ("videotestsrc is-live=true num-buffers=90 pattern=%s ! "
+        "video/x-raw,format=RGB,width=64,height=64,framerate=30/1 ! slowfastmllm name=m%u "
+        "model-location=\"%s\" dtype=float32 device=cpu window-frames=8 hop-frames=1 "
+        "sample-fps=0 max-new-tokens=64 ! queue ! fakesink sync=true "
+        "m%u.text_src ! queue ! fakesink sync=false async=false ", chain_patterns[chain], chain,
+        model, chain);
+  return g_strdup_printf ("videotestsrc num-buffers=12 pattern=%s ! "
+      "video/x-raw,format=RGB,width=64,height=64,framerate=4/1 ! slowfastmllm name=m%u "
+      "model-location=\"%s\" dtype=bfloat16 device=cpu window-frames=4 hop-frames=2 "
+      "sample-fps=0 max-new-tokens=12 temperature=0 leaky=no ! fakesink "
+      "m%u.text_src ! queue ! fakesink ", chain_patterns[chain], chain, model, chain);
+}
+
+/* Plays `pipeline` to EOS; answers[i] gets chain i's answers as "start-end: text", in order, and
+ * dropped[i] its slowfast-dropped messages. */
+static void
+collect_chain_answers (GstElement * pipeline, GPtrArray ** answers, guint64 * dropped)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *message;
+  gboolean eos = FALSE;
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  while (!eos && (message = gst_bus_timed_pop (bus, 120 * GST_SECOND))) {
+    const gchar *name = GST_MESSAGE_SRC_NAME (message);
+    guint chain = name && name[0] == 'm' ? (guint) g_ascii_strtoull (name + 1, NULL, 10) : 0;
+
+    if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR)
+      fail ("pipeline error from %s", name);
+    else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS)
+      eos = TRUE;
+    else if (gst_message_has_name (message, "slowfast-answer")) {
+      const GstStructure *s = gst_message_get_structure (message);
+      guint64 start = 0, end = 0;
+
+      fail_unless (chain < CHAINS);
+      fail_unless (gst_structure_get_uint64 (s, "window-start", &start));
+      fail_unless (gst_structure_get_uint64 (s, "window-end", &end));
+      g_ptr_array_add (answers[chain], g_strdup_printf ("%" GST_TIME_FORMAT "-%"
+              GST_TIME_FORMAT ": %s", GST_TIME_ARGS (start), GST_TIME_ARGS (end),
+              gst_structure_get_string (s, "text")));
+    } else if (gst_message_has_name (message, "slowfast-dropped") && dropped) {
+      fail_unless (chain < CHAINS);
+      dropped[chain]++;
+    }
+    gst_message_unref (message);
+  }
+  fail_unless (eos, "no EOS");
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+}
+
+/* Four elements on one model in one non-live pipeline decode together through the model's
+ * scheduler; greedy answers do not depend on the batch, so every chain answers exactly as it does
+ * alone: the same windows, the same words. */
+GST_START_TEST (test_four_chains_answer_as_alone)
+{
+  gchar *model = slowfast_golden_path ("a", "model");
+  GString *together = g_string_new (NULL);
+  GPtrArray *shared[CHAINS], *alone[CHAINS];
+  GstElement *pipeline;
+  guint i, j;
+
+  for (i = 0; i < CHAINS; i++) {
+    gchar *chain = chain_description (model, i, FALSE);
+    g_string_append (together, chain);
+    g_free (chain);
+    shared[i] = g_ptr_array_new_with_free_func (g_free);
+    alone[i] = g_ptr_array_new_with_free_func (g_free);
+  }
+  pipeline = parse_pipeline (together->str);
+  collect_chain_answers (pipeline, shared, NULL);
+  gst_object_unref (pipeline);
+
+  for (i = 0; i < CHAINS; i++) {
+    gchar *chain = chain_description (model, i, FALSE);
+    GPtrArray *only[CHAINS];
+
+    for (j = 0; j < CHAINS; j++)
+      only[j] = j == i ? alone[i] : g_ptr_array_new_with_free_func (g_free);
+    pipeline = parse_pipeline (chain);
+    collect_chain_answers (pipeline, only, NULL);
+    gst_object_unref (pipeline);
+    for (j = 0; j < CHAINS; j++)
+      if (j != i)
+        g_ptr_array_unref (only[j]);
+    g_free (chain);
+
+    /* 12 frames, windows of 4 every 2: 5 answers */
+    fail_unless_equals_int (alone[i]->len, 5);
+    fail_unless_equals_int (shared[i]->len, alone[i]->len);
+    for (j = 0; j < alone[i]->len; j++)
+      fail_unless_equals_string (g_ptr_array_index (shared[i], j),
+          g_ptr_array_index (alone[i], j));
+  }
+  /* The patterns differ, so the chains' answers do (the test compares something). */
+  fail_if (g_str_equal (g_ptr_array_index (alone[0], 0), g_ptr_array_index (alone[1], 0)) &&
+      g_str_equal (g_ptr_array_index (alone[0], 0), g_ptr_array_index (alone[2], 0)),
+      "every chain gave the same first answer");
+  for (i = 0; i < CHAINS; i++) {
+    g_ptr_array_unref (shared[i]);
+    g_ptr_array_unref (alone[i]);
+  }
+  g_string_free (together, TRUE);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* Four live 30 fps chains on one model, a window every frame: the shared model cannot keep up,
+ * and each element drops its own stale windows, counted in its windows-dropped and posted as its
+ * slowfast-dropped; each still answers. */
+GST_START_TEST (test_four_live_chains_drop_per_element)
+{
+  gchar *model = slowfast_golden_path ("a", "model");
+  GString *together = g_string_new (NULL);
+  GPtrArray *answers[CHAINS];
+  guint64 dropped_messages[CHAINS] = { 0 };
+  GstElement *pipeline;
+  guint i;
+
+  for (i = 0; i < CHAINS; i++) {
+    gchar *chain = chain_description (model, i, TRUE);
+    g_string_append (together, chain);
+    g_free (chain);
+    answers[i] = g_ptr_array_new_with_free_func (g_free);
+  }
+  pipeline = parse_pipeline (together->str);
+  collect_chain_answers (pipeline, answers, dropped_messages);
+  for (i = 0; i < CHAINS; i++) {
+    gchar *name = g_strdup_printf ("m%u", i);
+    GstElement *element = gst_bin_get_by_name (GST_BIN (pipeline), name);
+    guint64 dropped = 0, answered = 0;
+
+    g_object_get (element, "windows-dropped", &dropped, "windows-answered", &answered, NULL);
+    fail_unless (dropped > 0, "%s dropped nothing", name);
+    fail_unless_equals_uint64 (dropped_messages[i], dropped);
+    fail_unless_equals_uint64 (answers[i]->len, answered);
+    fail_unless (answered >= 1, "%s answered nothing", name);
+    /* 90 frames: windows at frames 8..90 (83) and none at EOS */
+    fail_unless (answered + dropped <= 83, "%s: %" G_GUINT64_FORMAT " + %" G_GUINT64_FORMAT,
+        name, answered, dropped);
+    gst_object_unref (element);
+    g_free (name);
+    g_ptr_array_unref (answers[i]);
+  }
+  gst_object_unref (pipeline);
+  g_string_free (together, TRUE);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 static void
 copy_file (const gchar * from_dir, const gchar * to_dir, const gchar * name)
 {
@@ -1075,6 +1236,8 @@ slowfastmllm_model_suite (void)
   tcase_add_test (tc, test_concat_whole_stream_answer_per_stream);
   tcase_add_test (tc, test_two_elements_share_model);
   tcase_add_test (tc, test_weights_in_memory_loads_its_own_copy);
+  tcase_add_test (tc, test_four_chains_answer_as_alone);
+  tcase_add_test (tc, test_four_live_chains_drop_per_element);
   tcase_add_test (tc, test_live_drops_stale_windows);
   tcase_add_test (tc, test_corrupt_model_fails);
   return s;

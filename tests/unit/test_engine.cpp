@@ -2,12 +2,18 @@
 // ($SLOWFAST_SHARED/golden/*): slowfast-cli run --dump must reproduce every tensor and the ids.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <torch/torch.h>
@@ -93,6 +99,21 @@ fs::path run_cli(const fs::path& case_dir, const std::string& dtype) {
   return out;
 }
 
+// uint8 frames [T, H, W, 3], contiguous -> their features, through the public API.
+std::vector<slowfast::FrameFeatures> encode_frames_tensor(const slowfast::Model& model,
+                                                          const torch::Tensor& frames) {
+  std::vector<slowfast::FrameView> views;
+  for (int64_t t = 0; t < frames.size(0); ++t) {
+    slowfast::FrameView v;
+    v.rgb = frames[t].data_ptr<uint8_t>();
+    v.height = static_cast<int>(frames.size(1));
+    v.width = static_cast<int>(frames.size(2));
+    v.stride = v.width * 3;
+    views.push_back(v);
+  }
+  return model.encode_frames(views);
+}
+
 class Golden : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -172,16 +193,7 @@ class GoldenInProcess : public Golden {
   }
 
   std::vector<slowfast::FrameFeatures> encode(const torch::Tensor& frames) {
-    std::vector<slowfast::FrameView> views;
-    for (int64_t t = 0; t < frames.size(0); ++t) {
-      slowfast::FrameView v;
-      v.rgb = frames[t].data_ptr<uint8_t>();
-      v.height = static_cast<int>(frames.size(1));
-      v.width = static_cast<int>(frames.size(2));
-      v.stride = v.width * 3;
-      views.push_back(v);
-    }
-    return model_->encode_frames(views);
+    return encode_frames_tensor(*model_, frames);
   }
 
   slowfast::Trace trace(const std::vector<slowfast::FrameFeatures>& window,
@@ -243,6 +255,239 @@ TEST_F(GoldenInProcess, AbortStopsGenerationAtOnce) {
                                                  params_, nullptr, [&] { return ++calls > 2; });
   EXPECT_TRUE(answer.aborted);
   EXPECT_LE(answer.output_ids.size(), 3u);
+}
+
+// ---- Answers decoded together (the model's scheduler) ---------------------------------------
+
+std::vector<slowfast::FrameFeatures> encode_npy(const slowfast::Model& model, const fs::path& npy) {
+  return encode_frames_tensor(model, slowfast::read_npy(npy.string()).contiguous());
+}
+
+struct Request {
+  std::vector<slowfast::FrameFeatures> window;
+  std::string prompt;
+  slowfast::GenerationParams params;
+  // As Session::answer's callbacks: each piece of text, and whether to stop.
+  slowfast::TokenCallback on_token;
+  std::function<bool()> should_abort;
+};
+
+struct Reply {
+  slowfast::Answer answer;
+  torch::Tensor prefill_logits;
+};
+
+Reply answer_one(const std::shared_ptr<const slowfast::Model>& model, const Request& request) {
+  slowfast::Session session(model);
+  Reply reply;
+  slowfast::Trace trace;
+  reply.answer =
+      slowfast::answer_with_trace(session, request.window, request.prompt, request.params,
+                                  request.on_token, request.should_abort, &trace);
+  reply.prefill_logits = trace.prefill_logits;
+  return reply;
+}
+
+// Every request on its own thread, released together, so their answers share decode steps.
+std::vector<Reply> answer_together(const std::shared_ptr<const slowfast::Model>& model,
+                                   const std::vector<Request>& requests) {
+  std::promise<void> go;
+  const std::shared_future<void> released = go.get_future().share();
+  std::vector<std::future<Reply>> replies;
+  for (const Request& request : requests) {
+    replies.push_back(std::async(std::launch::async, [&, released] {
+      released.wait();
+      return answer_one(model, request);
+    }));
+  }
+  go.set_value();
+  std::vector<Reply> out;
+  for (auto& reply : replies) out.push_back(reply.get());
+  return out;
+}
+
+// Golden cases a and b (different frames and prompts) and a sampled third request, answered in one
+// batch on each case's model, give exactly their single-request results: the same ids (float32
+// and bfloat16) and, in float32, the same prefill logits within 1e-5 relative.
+TEST_F(Golden, AnswersDecodedTogetherEqualTheirSingleRequestResults) {
+  for (const fs::path& case_dir : cases_) {
+    for (const auto dtype : {slowfast::DType::Float32, slowfast::DType::BFloat16}) {
+      SCOPED_TRACE(case_dir.filename().string() + " " + slowfast::to_string(dtype));
+      slowfast::LoadOptions options;
+      options.model_dir = (case_dir / "model").string();
+      options.dtype = dtype;
+      options.device = test_device() == "cuda" ? slowfast::Device::Cuda : slowfast::Device::Cpu;
+      const auto model = slowfast::Model::load(options);
+
+      std::vector<Request> requests;
+      for (const fs::path& source : cases_) {
+        const nlohmann::json spec = read_json(source / "case.json");
+        Request request;
+        request.window = encode_npy(*model, source / "frames.npy");
+        request.prompt = spec.at("prompt").get<std::string>();
+        request.params.temperature = 0;
+        request.params.max_new_tokens = spec.at("max_new_tokens").get<int>();
+        requests.push_back(request);
+      }
+      Request sampled = requests.front();
+      sampled.prompt = "What happens at the end of the video?";
+      sampled.params.temperature = 0.9f;
+      sampled.params.top_p = 0.95f;
+      sampled.params.top_k = 50;
+      sampled.params.repetition_penalty = 1.1f;
+      sampled.params.seed = 1234;
+      requests.push_back(sampled);
+
+      std::vector<Reply> alone;
+      for (const Request& request : requests) alone.push_back(answer_one(model, request));
+      const slowfast::SchedulerStats before = slowfast::scheduler_stats(*model);
+      const std::vector<Reply> together = answer_together(model, requests);
+      const slowfast::SchedulerStats after = slowfast::scheduler_stats(*model);
+
+      // Really together: some decode step advanced several answers.
+      EXPECT_GE(after.largest_batch, 2);
+      EXPECT_LT(after.decode_steps - before.decode_steps,
+                after.sequence_steps - before.sequence_steps);
+      for (size_t i = 0; i < requests.size(); ++i) {
+        SCOPED_TRACE("request " + std::to_string(i));
+        EXPECT_FALSE(together[i].answer.output_ids.empty());
+        EXPECT_EQ(together[i].answer.output_ids, alone[i].answer.output_ids);
+        EXPECT_EQ(together[i].answer.text, alone[i].answer.text);
+        if (dtype == slowfast::DType::Float32) {
+          EXPECT_LT(relative_l2(together[i].prefill_logits, alone[i].prefill_logits), 1e-5);
+        }
+      }
+      if (dtype == slowfast::DType::Float32) {
+        // The golden case itself, answered in the batch, still gives the original's ids.
+        const size_t own = std::find(cases_.begin(), cases_.end(), case_dir) - cases_.begin();
+        const auto want = read_json(case_dir / "expected/tokens.json");
+        EXPECT_EQ(nlohmann::json(together[own].answer.output_ids), want.at("output_ids"));
+      }
+    }
+  }
+}
+
+// One answer aborted in the middle of a batch ends at the next step; the others are unchanged.
+TEST_F(GoldenInProcess, AbortingOneAnswerMidBatchLeavesTheOthersUnchanged) {
+  const auto window = encode(frames_);
+  std::vector<Request> requests(3);
+  const char* prompts[] = {"Please describe this video in detail.", "What moves?",
+                           "Describe the colours."};
+  for (size_t i = 0; i < requests.size(); ++i) {
+    requests[i].window = window;
+    requests[i].prompt = prompts[i];
+    requests[i].params = params_;
+  }
+  std::vector<Reply> alone;
+  for (const Request& request : requests) alone.push_back(answer_one(model_, request));
+  ASSERT_GT(alone[1].answer.output_ids.size(), 6u) << "the answer to abort is too short";
+
+  // Stops once three pieces of its text have come (the predicate is also asked while the answer
+  // waits to be admitted, so it must not count its calls).
+  std::atomic<int> pieces{0};
+  requests[1].on_token = [&pieces](const std::string&) { pieces++; };
+  requests[1].should_abort = [&pieces] { return pieces.load() >= 3; };
+  const slowfast::SchedulerStats before = slowfast::scheduler_stats(*model_);
+  const std::vector<Reply> together = answer_together(model_, requests);
+  const slowfast::SchedulerStats after = slowfast::scheduler_stats(*model_);
+
+  EXPECT_EQ(after.aborted - before.aborted, 1u);
+  EXPECT_GE(after.largest_batch, 2);
+  EXPECT_TRUE(together[1].answer.aborted);
+  const std::vector<int64_t>& cut = together[1].answer.output_ids;
+  // At least one id per piece; cut short of the whole answer, and the same ids as far as it got.
+  ASSERT_GE(cut.size(), 3u);
+  ASSERT_LT(cut.size(), alone[1].answer.output_ids.size());
+  EXPECT_TRUE(std::equal(cut.begin(), cut.end(), alone[1].answer.output_ids.begin()));
+  for (size_t i : {size_t{0}, size_t{2}}) {
+    EXPECT_FALSE(together[i].answer.aborted);
+    EXPECT_EQ(together[i].answer.output_ids, alone[i].answer.output_ids) << "request " << i;
+  }
+}
+
+// An answer still waiting for a slot (max_batch 1, another answer decoding) is aborted without
+// waiting for that answer: a flush in one element must not wait for another stream.
+TEST_F(GoldenInProcess, AnswerWaitingForASlotAbortsWithoutWaiting) {
+  slowfast::LoadOptions options;
+  options.model_dir = (case_dir_ / "model").string();
+  options.dtype = slowfast::DType::Float32;
+  options.device = test_device() == "cuda" ? slowfast::Device::Cuda : slowfast::Device::Cpu;
+  options.max_batch = 1;
+  const auto model = slowfast::Model::load(options);
+  const auto window = encode_frames_tensor(*model, frames_);
+  const std::string prompt = spec_.at("prompt").get<std::string>();
+
+  std::atomic<bool> slow_started{false};
+  auto slow = std::async(std::launch::async, [&] {
+    slowfast::Session session(model);
+    // 100 ms per token: the only slot stays taken for about a second.
+    const slowfast::Answer answer =
+        session.answer(window, prompt, params_, [&](const std::string&) {
+          slow_started = true;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        });
+    return std::make_pair(answer, std::chrono::steady_clock::now());
+  });
+  while (!slow_started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+
+  slowfast::Session session(model);
+  const slowfast::Answer aborted =
+      session.answer(window, prompt, params_, nullptr, [] { return true; });
+  const auto aborted_at = std::chrono::steady_clock::now();
+  EXPECT_TRUE(aborted.aborted);
+  EXPECT_TRUE(aborted.output_ids.empty());
+  const auto [answer, finished_at] = slow.get();
+  EXPECT_FALSE(answer.aborted);
+  EXPECT_GT(answer.output_ids.size(), 3u);
+  EXPECT_LT(aborted_at, finished_at) << "the aborted answer waited for the other one";
+}
+
+// Frames from several callers share vision calls (at most 8 frames each), and each caller gets
+// the features it gets alone.
+TEST_F(GoldenInProcess, FramesFromSeveralCallersShareVisionCalls) {
+  constexpr int kCallers = 4, kFrames = 3;
+  std::vector<torch::Tensor> clips;
+  std::vector<std::vector<slowfast::FrameFeatures>> alone;
+  for (int c = 0; c < kCallers; ++c) {
+    clips.push_back(frames_.narrow(0, c * kFrames, kFrames).contiguous());
+    alone.push_back(encode(clips.back()));
+  }
+  const slowfast::SchedulerStats before = slowfast::scheduler_stats(*model_);
+  std::promise<void> go;
+  const std::shared_future<void> released = go.get_future().share();
+  std::vector<std::future<std::vector<slowfast::FrameFeatures>>> together;
+  for (int c = 0; c < kCallers; ++c) {
+    together.push_back(std::async(std::launch::async, [&, c, released] {
+      released.wait();
+      return encode(clips[c]);
+    }));
+  }
+  go.set_value();
+  for (int c = 0; c < kCallers; ++c) {
+    const auto features = together[c].get();
+    ASSERT_EQ(features.size(), static_cast<size_t>(kFrames));
+    for (int t = 0; t < kFrames; ++t) {
+      EXPECT_LT(relative_l2(features[t].impl()->pooled, alone[c][t].impl()->pooled), 1e-5)
+          << "caller " << c << " frame " << t;
+    }
+  }
+  const slowfast::SchedulerStats after = slowfast::scheduler_stats(*model_);
+  EXPECT_EQ(after.frames_encoded - before.frames_encoded, uint64_t{kCallers * kFrames});
+  // Alone each caller needs its own call: 4. Shared, 12 frames fit in 2 (3 when the first caller
+  // starts before the others arrive).
+  EXPECT_LT(after.vision_calls - before.vision_calls, uint64_t{kCallers});
+}
+
+TEST(EngineErrors, MaxBatchOutOfRangeIsNamed) {
+  slowfast::LoadOptions options;
+  options.model_dir = fs::temp_directory_path().string();
+  options.max_batch = 0;
+  try {
+    slowfast::Model::load(options);
+    FAIL() << "max_batch 0 was accepted";
+  } catch (const slowfast::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("max_batch 0"), std::string::npos) << e.what();
+  }
 }
 
 TEST(EngineErrors, MissingModelDirectoryIsNamed) {

@@ -50,15 +50,39 @@ TEST(TextGemv, LinearUsesItForOneBfloat16RowAndRoundsLikeBfloat16) {
       (difference <= reference.to(torch::kFloat32).abs() * (1.0 / 128) + 1e-3).all().item<bool>());
 }
 
-TEST(TextGemv, AppliesOnlyToSingleBfloat16Rows) {
+TEST(TextGemv, SeveralRowsReadTheWeightsOnceAndEachEqualsItsRowAlone) {
+  SLOWFAST_REQUIRE_BF16_GEMV();
+  // 1..64 rows cover every group size (4, then the 1-3 left); K = 77 has a tail, N = 203 a
+  // partial block of weight rows.
+  const torch::Tensor weight = test::random_tensor({203, 77}, 87).to(torch::kBFloat16);
+  const torch::Tensor bias = test::random_tensor({203}, 88).to(torch::kBFloat16);
+  for (int64_t rows = 1; rows <= kBf16GemvMaxRows; ++rows) {
+    const torch::Tensor x = test::random_tensor({rows, 77}, 89).to(torch::kBFloat16);
+    ASSERT_TRUE(bf16_gemv_applies(x, weight));
+    const torch::Tensor out = bf16_gemv(x, weight, bias);
+    ASSERT_EQ(out.sizes(), torch::IntArrayRef({rows, 203}));
+    for (int64_t r = 0; r < rows; ++r) {
+      // Bit for bit: a sequence's decode step must not depend on the batch it is in.
+      EXPECT_TRUE(torch::equal(out[r], bf16_gemv(x[r], weight, bias)))
+          << rows << " rows, row " << r;
+    }
+  }
+}
+
+TEST(TextGemv, AppliesOnlyToFewBfloat16Rows) {
   const torch::Tensor weight = torch::zeros({8, 16}, torch::kBFloat16);
-  EXPECT_FALSE(bf16_gemv_applies(torch::zeros({2, 16}, torch::kBFloat16), weight));
+  EXPECT_FALSE(
+      bf16_gemv_applies(torch::zeros({kBf16GemvMaxRows + 1, 16}, torch::kBFloat16), weight));
+  EXPECT_FALSE(bf16_gemv_applies(torch::zeros({2, 2, 16}, torch::kBFloat16), weight));
   EXPECT_FALSE(bf16_gemv_applies(torch::zeros({1, 16}), weight));
   EXPECT_FALSE(bf16_gemv_applies(torch::zeros({1, 15}, torch::kBFloat16), weight));
   EXPECT_FALSE(bf16_gemv_applies(torch::zeros({1, 8}, torch::kBFloat16), weight.t()));
   EXPECT_EQ(bf16_gemv_applies(torch::zeros({1, 16}, torch::kBFloat16), weight),
             bf16_gemv_supported());
-  EXPECT_THROW(bf16_gemv(torch::zeros({2, 16}, torch::kBFloat16), weight, {}), Error);
+  EXPECT_EQ(bf16_gemv_applies(torch::zeros({kBf16GemvMaxRows, 16}, torch::kBFloat16), weight),
+            bf16_gemv_supported());
+  EXPECT_THROW(bf16_gemv(torch::zeros({kBf16GemvMaxRows + 1, 16}, torch::kBFloat16), weight, {}),
+               Error);
 }
 
 }  // namespace

@@ -1,0 +1,324 @@
+// Many streams on one model: 1, 2, 4 and 8 concurrent streams through the public API (one Model,
+// a Session per stream, as N elements on one model-location), on
+//   (a) bench_text's Qwen2-0.5B-shaped random bf16 decoder behind a small tower (written with
+//       make_random_checkpoint --shape streams), 256-token answers, and
+//   (b) the demo model (model/demo), its own answer lengths.
+// Each stream slides a 16-frame window by 4 frames: it encodes its 4 new frames one at a time
+// (frame-encode latency), then answers the window (window latency: the window's last frame in ->
+// answer). The streams of a run share 2 windows each, taken by whichever stream is ready first,
+// so a starved stream answers fewer (min_stream_share = the least-served stream's windows over
+// the mean). Per N it prints aggregate decode tokens/s, windows/s, p50/p95 window latency, p95
+// frame-encode latency, each stream's share and the peak RSS; then, on (a), one stream encoding
+// while 3 others generate against that stream encoding alone. The last line is one JSON object
+// of model (a)'s figures.
+//
+// usage: bench_streams MAKE_RANDOM_CHECKPOINT [WORK_DIR]   (SLOWFAST_SOURCE_ROOT for model/demo)
+// Targets (docs/performance.md, "Many streams"): (a) decode tokens/s at 8 streams >= 5x one
+// stream, at 4 >= 3x; min_stream_share >= 0.8 at every N; the encode ratio <= 2; peak RSS at 8
+// streams <= 1.2x one stream plus 7 KV caches. Exits 1 when one is missed.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine_internal.h"
+#include "slowfast.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using slowfast::seconds_since;
+
+constexpr int kWindowFrames = 16;
+constexpr int kHopFrames = 4;
+constexpr int kWindowsPerStream = 2;
+constexpr int kFrameSize = 192;
+const int kStreamCounts[] = {1, 2, 4, 8};
+
+int64_t proc_status_bytes(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.compare(0, key.size(), key) == 0)
+      return std::stoll(line.substr(key.size() + 1)) * 1024;
+  }
+  return -1;
+}
+
+void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t index = std::min(values.size() - 1, static_cast<size_t>(p * values.size()));
+  return values[index];
+}
+
+// A stream's frames: a moving gradient, different per stream and per frame.
+std::vector<uint8_t> make_frame(int stream, int index) {
+  std::vector<uint8_t> rgb(kFrameSize * kFrameSize * 3);
+  for (int y = 0; y < kFrameSize; ++y) {
+    for (int x = 0; x < kFrameSize; ++x) {
+      uint8_t* p = &rgb[(y * kFrameSize + x) * 3];
+      p[0] = static_cast<uint8_t>(x + 7 * index);
+      p[1] = static_cast<uint8_t>(y + 31 * stream);
+      p[2] = static_cast<uint8_t>((x ^ y) + 13 * index * (stream + 1));
+    }
+  }
+  return rgb;
+}
+
+slowfast::FrameFeatures encode_one(const slowfast::Model& model, int stream, int index,
+                                   std::vector<double>* latencies) {
+  const std::vector<uint8_t> rgb = make_frame(stream, index);
+  slowfast::FrameView view{rgb.data(), kFrameSize, kFrameSize, kFrameSize * 3};
+  const auto start = Clock::now();
+  slowfast::FrameFeatures features = model.encode_frames({view}).front();
+  if (latencies) latencies->push_back(seconds_since(start));
+  return features;
+}
+
+struct RunFigures {
+  int streams = 0;
+  double decode_tokens_per_s = 0;
+  double windows_per_s = 0;
+  double p50_window_ms = 0, p95_window_ms = 0;
+  double p95_encode_ms = 0;
+  double min_stream_share = 0;
+  std::vector<int> windows_per_stream;
+  int64_t peak_rss = 0;
+  int64_t kv_cache_bytes = 0;  // one stream's
+};
+
+RunFigures run_streams(const std::shared_ptr<const slowfast::Model>& model, int streams,
+                       int max_new_tokens) {
+  RunFigures figures;
+  figures.streams = streams;
+  std::atomic<int> windows_left{streams * kWindowsPerStream};
+  std::vector<std::vector<double>> window_latency(streams), encode_latency(streams);
+  std::vector<int> answered(streams, 0);
+  std::vector<int64_t> tokens(streams, 0), cache_bytes(streams, 0);
+  reset_peak_rss();
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int s = 0; s < streams; ++s) {
+    threads.emplace_back([&, s] {
+      slowfast::Session session(model);
+      std::vector<slowfast::FrameFeatures> window;
+      int next_frame = 0;
+      // The first window's older frames arrived before the run.
+      while (static_cast<int>(window.size()) < kWindowFrames - kHopFrames) {
+        window.push_back(encode_one(*model, s, next_frame++, nullptr));
+      }
+      slowfast::GenerationParams params;
+      params.max_new_tokens = max_new_tokens;
+      params.temperature = 0;
+      while (windows_left.fetch_sub(1) > 0) {
+        const auto window_start = Clock::now();
+        for (int i = 0; i < kHopFrames; ++i) {
+          window.push_back(encode_one(*model, s, next_frame++, &encode_latency[s]));
+        }
+        window.erase(window.begin(), window.end() - kWindowFrames);
+        const slowfast::Answer answer = session.answer(window, slowfast::kDefaultPrompt, params);
+        window_latency[s].push_back(seconds_since(window_start));
+        tokens[s] += static_cast<int64_t>(answer.output_ids.size());
+        answered[s]++;
+      }
+      cache_bytes[s] = slowfast::session_cache_bytes(session);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const double wall = seconds_since(start);
+  figures.peak_rss = proc_status_bytes("VmHWM:");
+  figures.kv_cache_bytes = *std::max_element(cache_bytes.begin(), cache_bytes.end());
+
+  std::vector<double> windows, encodes;
+  int64_t total_tokens = 0;
+  int total_windows = 0;
+  for (int s = 0; s < streams; ++s) {
+    windows.insert(windows.end(), window_latency[s].begin(), window_latency[s].end());
+    encodes.insert(encodes.end(), encode_latency[s].begin(), encode_latency[s].end());
+    total_tokens += tokens[s];
+    total_windows += answered[s];
+  }
+  figures.decode_tokens_per_s = total_tokens / wall;
+  figures.windows_per_s = total_windows / wall;
+  figures.p50_window_ms = 1e3 * percentile(windows, 0.50);
+  figures.p95_window_ms = 1e3 * percentile(windows, 0.95);
+  figures.p95_encode_ms = 1e3 * percentile(encodes, 0.95);
+  const double mean = static_cast<double>(total_windows) / streams;
+  figures.min_stream_share = *std::min_element(answered.begin(), answered.end()) / mean;
+  figures.windows_per_stream = answered;
+  return figures;
+}
+
+void print_run(const RunFigures& f) {
+  std::string shares;
+  for (int windows : f.windows_per_stream) shares += " " + std::to_string(windows);
+  std::printf(
+      "  %d stream(s): decode %.1f tokens/s, %.3f windows/s, window latency p50 %.0f ms p95 %.0f "
+      "ms, frame encode p95 %.1f ms, windows per stream:%s (min share %.2f), peak RSS %.2f GB\n",
+      f.streams, f.decode_tokens_per_s, f.windows_per_s, f.p50_window_ms, f.p95_window_ms,
+      f.p95_encode_ms, shares.c_str(), f.min_stream_share, f.peak_rss / 1e9);
+  std::fflush(stdout);
+}
+
+// One stream encoding 32 frames one at a time: alone, then while `busy` other streams generate
+// answers of max_new_tokens. -> p95 latencies in ms {alone, with the others}.
+std::pair<double, double> encode_while_others_generate(
+    const std::shared_ptr<const slowfast::Model>& model, int busy, int max_new_tokens) {
+  constexpr int kFrames = 32;
+  std::vector<double> alone, loaded;
+  for (int i = 0; i < kFrames; ++i) encode_one(*model, 0, i, &alone);
+
+  std::vector<std::vector<slowfast::FrameFeatures>> windows(busy);
+  for (int s = 0; s < busy; ++s) {
+    for (int i = 0; i < kWindowFrames; ++i)
+      windows[s].push_back(encode_one(*model, s + 1, i, nullptr));
+  }
+  std::atomic<int> generating{0};
+  std::atomic<bool> encoder_done{false};
+  std::vector<std::thread> threads;
+  for (int s = 0; s < busy; ++s) {
+    threads.emplace_back([&, s] {
+      slowfast::Session session(model);
+      slowfast::GenerationParams params;
+      params.max_new_tokens = max_new_tokens;
+      params.temperature = 0;
+      // Keeps generating until the encoding stream is done, so every one of its frames meets
+      // the others' decode steps (not their prefills only).
+      bool first = true;
+      while (!encoder_done.load()) {
+        session.answer(
+            windows[s], slowfast::kDefaultPrompt, params,
+            [&](const std::string&) {
+              if (first) {
+                first = false;
+                generating++;
+              }
+            },
+            [&] { return encoder_done.load(); });
+      }
+    });
+  }
+  while (generating.load() < busy) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < kFrames; ++i) encode_one(*model, 0, 100 + i, &loaded);
+  encoder_done = true;
+  for (auto& thread : threads) thread.join();
+  return {1e3 * percentile(alone, 0.95), 1e3 * percentile(loaded, 0.95)};
+}
+
+std::string json_array(const std::vector<RunFigures>& runs,
+                       const std::function<double(const RunFigures&)>& field) {
+  std::string out = "[";
+  for (size_t i = 0; i < runs.size(); ++i) {
+    char number[32];
+    std::snprintf(number, sizeof number, "%.4g", field(runs[i]));
+    out += (i ? "," : "") + std::string(number);
+  }
+  return out + "]";
+}
+
+const char* verdict(bool met) {
+  return met ? "met" : "NOT MET";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: bench_streams MAKE_RANDOM_CHECKPOINT [WORK_DIR]\n");
+    return 2;
+  }
+  try {
+    const fs::path work =
+        argc > 2 ? fs::path(argv[2]) : fs::temp_directory_path() / "slowfast-bench-streams";
+    const fs::path half_billion = work / "streams-model";
+    if (!fs::exists(half_billion / "config.json")) {
+      const std::string command = std::string("'") + argv[1] + "' checkpoint '" +
+                                  half_billion.string() + "' --shape streams > /dev/null";
+      if (std::system(command.c_str()) != 0) {
+        throw slowfast::Error("could not write the benchmark model: " + command);
+      }
+    }
+    const char* root = std::getenv("SLOWFAST_SOURCE_ROOT");
+    const fs::path demo = fs::path(root ? root : ".") / "model/demo";
+
+    bool all_met = true;
+    std::vector<RunFigures> half_runs;
+    for (const auto& [label, dir, tokens] :
+         {std::tuple<const char*, fs::path, int>{"(a) 0.5B-shaped bf16, 256-token answers",
+                                                 half_billion, 256},
+          {"(b) demo model", demo, 1024}}) {
+      slowfast::LoadOptions options;
+      options.model_dir = dir.string();
+      options.dtype = slowfast::DType::BFloat16;
+      const auto model = slowfast::Model::load(options);
+      std::printf("%s: max batch %d, %d-frame windows every %d frames, %d windows per stream\n",
+                  label, options.max_batch, kWindowFrames, kHopFrames, kWindowsPerStream);
+      std::fflush(stdout);
+      std::vector<RunFigures> runs;
+      for (const int streams : kStreamCounts) {
+        runs.push_back(run_streams(model, streams, tokens));
+        print_run(runs.back());
+      }
+      const auto stats = slowfast::scheduler_stats(*model);
+      std::printf(
+          "  scheduler: %llu decode steps advanced %llu answers (largest batch %lld), "
+          "%llu vision calls for %llu frames\n",
+          static_cast<unsigned long long>(stats.decode_steps),
+          static_cast<unsigned long long>(stats.sequence_steps),
+          static_cast<long long>(stats.largest_batch),
+          static_cast<unsigned long long>(stats.vision_calls),
+          static_cast<unsigned long long>(stats.frames_encoded));
+      for (const RunFigures& run : runs) all_met = all_met && run.min_stream_share >= 0.8;
+      if (tokens != 256) continue;
+
+      half_runs = runs;
+      const double at8 = runs[3].decode_tokens_per_s / runs[0].decode_tokens_per_s;
+      const double at4 = runs[2].decode_tokens_per_s / runs[0].decode_tokens_per_s;
+      const double rss_budget = 1.2 * runs[0].peak_rss + 7.0 * runs[0].kv_cache_bytes;
+      const auto [alone_ms, loaded_ms] = encode_while_others_generate(model, 3, tokens);
+      std::printf(
+          "  decode tokens/s: 8 streams %.2fx one stream (target >= 5x: %s), 4 streams "
+          "%.2fx (target >= 3x: %s)\n",
+          at8, verdict(at8 >= 5), at4, verdict(at4 >= 3));
+      std::printf(
+          "  frame encode p95 while 3 streams generate: %.1f ms, alone %.1f ms = %.2fx "
+          "(target <= 2x: %s)\n",
+          loaded_ms, alone_ms, loaded_ms / alone_ms, verdict(loaded_ms <= 2 * alone_ms));
+      std::printf(
+          "  peak RSS at 8 streams %.2f GB, budget 1.2 x %.2f GB + 7 KV caches of %.1f MB "
+          "= %.2f GB (%s)\n",
+          runs[3].peak_rss / 1e9, runs[0].peak_rss / 1e9, runs[0].kv_cache_bytes / 1e6,
+          rss_budget / 1e9, verdict(runs[3].peak_rss <= rss_budget));
+      std::fflush(stdout);
+      all_met = all_met && at8 >= 5 && at4 >= 3 && loaded_ms <= 2 * alone_ms &&
+                runs[3].peak_rss <= rss_budget;
+    }
+    std::printf(
+        "{\"streams\":[1,2,4,8],\"decode_tokens_per_s\":%s,\"windows_per_s\":%s,"
+        "\"p95_window_latency_ms\":%s,\"p95_encode_latency_ms\":%s,\"min_stream_share\":%s}\n",
+        json_array(half_runs, [](const RunFigures& r) { return r.decode_tokens_per_s; }).c_str(),
+        json_array(half_runs, [](const RunFigures& r) { return r.windows_per_s; }).c_str(),
+        json_array(half_runs, [](const RunFigures& r) { return r.p95_window_ms; }).c_str(),
+        json_array(half_runs, [](const RunFigures& r) { return r.p95_encode_ms; }).c_str(),
+        json_array(half_runs, [](const RunFigures& r) { return r.min_stream_share; }).c_str());
+    return all_met ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_streams: %s\n", e.what());
+    return 2;
+  }
+}
