@@ -12,9 +12,11 @@ namespace slowfast {
 namespace {
 
 // How long a decode step waits for answers whose callers are still handling their last token:
-// long enough for a woken thread to run (the batch stays whole), short enough that a caller
-// blocked in its callback (a paused pipeline) delays the others by no more than this.
-constexpr auto kAcknowledgeGrace = std::chrono::milliseconds(2);
+// long enough for a woken thread to be scheduled on a busy machine (with 2 ms, callers woken late
+// missed steps, and two streams fell into alternate steps of one answer each), and paid once only
+// for a caller blocked in its callback (a paused pipeline): it is not waited for again until it
+// comes back.
+constexpr auto kAcknowledgeGrace = std::chrono::milliseconds(20);
 // How often a caller whose answer still waits for a slot asks its abort predicate: a flush or a
 // state change must not wait for other streams' answers to finish.
 constexpr auto kWaitingAbortPoll = std::chrono::milliseconds(20);
@@ -35,6 +37,7 @@ struct Scheduler::Sequence {
   std::vector<int64_t> fresh;  // ids chosen and not yet taken by the caller
   size_t published = 0;        // ids handed to the caller so far
   bool acknowledged = true;    // the caller has seen every published id (a step may run)
+  bool lagging = false;        // missed a step's grace: later steps do not wait for it
   bool abort = false;          // the caller's predicate said stop
   bool done = false;
   std::exception_ptr error;
@@ -241,6 +244,7 @@ GenerationResult Scheduler::generate(const Prompt& prompt, const GenerationOptio
     if (done) break;
     sequence->abort = stop || callback_error != nullptr;
     sequence->acknowledged = true;
+    sequence->lagging = false;
     decode_wake_.notify_one();
   }
   if (sequence->error) std::rethrow_exception(sequence->error);
@@ -301,9 +305,11 @@ void Scheduler::decode_loop() {
 
     // Keep the batch whole: the callers of the last step get a moment to take their tokens.
     decode_wake_.wait_for(lock, kAcknowledgeGrace, [&] {
-      return stopping_ || std::all_of(active_.begin(), active_.end(),
-                                      [](const auto& sequence) { return sequence->acknowledged; });
+      return stopping_ || std::all_of(active_.begin(), active_.end(), [](const auto& sequence) {
+               return sequence->acknowledged || sequence->lagging;
+             });
     });
+    for (const auto& sequence : active_) sequence->lagging = !sequence->acknowledged;
 
     std::vector<std::shared_ptr<Sequence>> batch;
     for (const auto& sequence : active_) {

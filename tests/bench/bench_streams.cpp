@@ -12,7 +12,8 @@
 // while 3 others generate against that stream encoding alone. The last line is one JSON object
 // of model (a)'s figures.
 //
-// usage: bench_streams MAKE_RANDOM_CHECKPOINT [WORK_DIR]   (SLOWFAST_SOURCE_ROOT for model/demo)
+// usage: bench_streams MAKE_RANDOM_CHECKPOINT [WORK_DIR]   (SLOWFAST_SOURCE_ROOT for model/demo;
+// SLOWFAST_BENCH_THREADS for the intra-op threads, SLOWFAST_BENCH_STREAMS="1,4" for some counts)
 // Targets (docs/performance.md, "Many streams"): (a) decode tokens/s at 8 streams >= 5x one
 // stream, at 4 >= 3x; min_stream_share >= 0.8 at every N; the encode ratio <= 2; peak RSS at 8
 // streams <= 1.2x one stream plus 7 KV caches. Exits 1 when one is missed.
@@ -31,6 +32,7 @@
 
 #include "engine_internal.h"
 #include "slowfast.h"
+#include "util/clock.h"
 
 namespace fs = std::filesystem;
 
@@ -43,7 +45,23 @@ constexpr int kWindowFrames = 16;
 constexpr int kHopFrames = 4;
 constexpr int kWindowsPerStream = 2;
 constexpr int kFrameSize = 192;
-const int kStreamCounts[] = {1, 2, 4, 8};
+const std::vector<int> kStreamCounts = {1, 2, 4, 8};
+
+// SLOWFAST_BENCH_STREAMS="1,4" runs only those counts (for profiling one; the targets need all).
+std::vector<int> stream_counts() {
+  const char* env = std::getenv("SLOWFAST_BENCH_STREAMS");
+  if (!env || !*env) return kStreamCounts;
+  std::vector<int> counts;
+  for (const char* p = env; *p;) {
+    char* end = nullptr;
+    const long count = std::strtol(p, &end, 10);
+    if (end == p || count < 1)
+      throw slowfast::Error("SLOWFAST_BENCH_STREAMS: not a list of counts");
+    counts.push_back(static_cast<int>(count));
+    p = *end == ',' ? end + 1 : end;
+  }
+  return counts;
+}
 
 int64_t proc_status_bytes(const std::string& key) {
   std::ifstream status("/proc/self/status");
@@ -100,6 +118,7 @@ struct RunFigures {
   std::vector<int> windows_per_stream;
   int64_t peak_rss = 0;
   int64_t kv_cache_bytes = 0;  // one stream's
+  double mean_batch = 0;       // answers per decode step
 };
 
 RunFigures run_streams(const std::shared_ptr<const slowfast::Model>& model, int streams,
@@ -111,6 +130,7 @@ RunFigures run_streams(const std::shared_ptr<const slowfast::Model>& model, int 
   std::vector<int> answered(streams, 0);
   std::vector<int64_t> tokens(streams, 0), cache_bytes(streams, 0);
   reset_peak_rss();
+  const slowfast::SchedulerStats before = slowfast::scheduler_stats(*model);
   const auto start = Clock::now();
   std::vector<std::thread> threads;
   for (int s = 0; s < streams; ++s) {
@@ -142,6 +162,9 @@ RunFigures run_streams(const std::shared_ptr<const slowfast::Model>& model, int 
   for (auto& thread : threads) thread.join();
   const double wall = seconds_since(start);
   figures.peak_rss = proc_status_bytes("VmHWM:");
+  const slowfast::SchedulerStats after = slowfast::scheduler_stats(*model);
+  figures.mean_batch = static_cast<double>(after.sequence_steps - before.sequence_steps) /
+                       std::max<uint64_t>(1, after.decode_steps - before.decode_steps);
   figures.kv_cache_bytes = *std::max_element(cache_bytes.begin(), cache_bytes.end());
 
   std::vector<double> windows, encodes;
@@ -169,9 +192,10 @@ void print_run(const RunFigures& f) {
   for (int windows : f.windows_per_stream) shares += " " + std::to_string(windows);
   std::printf(
       "  %d stream(s): decode %.1f tokens/s, %.3f windows/s, window latency p50 %.0f ms p95 %.0f "
-      "ms, frame encode p95 %.1f ms, windows per stream:%s (min share %.2f), peak RSS %.2f GB\n",
+      "ms, frame encode p95 %.1f ms, windows per stream:%s (min share %.2f), %.2f answers per "
+      "decode step, peak RSS %.2f GB\n",
       f.streams, f.decode_tokens_per_s, f.windows_per_s, f.p50_window_ms, f.p95_window_ms,
-      f.p95_encode_ms, shares.c_str(), f.min_stream_share, f.peak_rss / 1e9);
+      f.p95_encode_ms, shares.c_str(), f.min_stream_share, f.mean_batch, f.peak_rss / 1e9);
   std::fflush(stdout);
 }
 
@@ -265,12 +289,19 @@ int main(int argc, char** argv) {
       slowfast::LoadOptions options;
       options.model_dir = dir.string();
       options.dtype = slowfast::DType::BFloat16;
+      // SLOWFAST_BENCH_THREADS sets the intra-op threads (default: libtorch's, as the engine).
+      if (const char* threads = std::getenv("SLOWFAST_BENCH_THREADS")) {
+        options.num_threads = std::max(1, std::atoi(threads));
+      }
       const auto model = slowfast::Model::load(options);
-      std::printf("%s: max batch %d, %d-frame windows every %d frames, %d windows per stream\n",
-                  label, options.max_batch, kWindowFrames, kHopFrames, kWindowsPerStream);
+      std::printf(
+          "%s: max batch %d, %d intra-op threads, %d-frame windows every %d frames, %d windows "
+          "per stream\n",
+          label, options.max_batch, at::get_num_threads(), kWindowFrames, kHopFrames,
+          kWindowsPerStream);
       std::fflush(stdout);
       std::vector<RunFigures> runs;
-      for (const int streams : kStreamCounts) {
+      for (const int streams : stream_counts()) {
         runs.push_back(run_streams(model, streams, tokens));
         print_run(runs.back());
       }
@@ -284,7 +315,7 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(stats.vision_calls),
           static_cast<unsigned long long>(stats.frames_encoded));
       for (const RunFigures& run : runs) all_met = all_met && run.min_stream_share >= 0.8;
-      if (tokens != 256) continue;
+      if (tokens != 256 || runs.size() != kStreamCounts.size()) continue;
 
       half_runs = runs;
       const double at8 = runs[3].decode_tokens_per_s / runs[0].decode_tokens_per_s;
