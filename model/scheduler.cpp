@@ -203,6 +203,7 @@ GenerationResult Scheduler::generate(const Prompt& prompt, const GenerationOptio
   std::unique_lock<std::mutex> lock(mutex_);
   waiting_.push_back(sequence);
   decode_wake_.notify_one();
+  std::exception_ptr callback_error;
   // Until admitted, the abort predicate is asked every kWaitingAbortPoll: an answer aborted
   // before its prefill leaves the queue without one (no ids, aborted).
   while (!sequence->done && sequence->published == 0 && sequence->fresh.empty()) {
@@ -214,17 +215,26 @@ GenerationResult Scheduler::generate(const Prompt& prompt, const GenerationOptio
     }
     if (!should_abort) continue;
     lock.unlock();
-    const bool stop = should_abort();
+    // A predicate that throws stops the answer too: it must not stay queued without its caller.
+    std::exception_ptr predicate_error;
+    bool stop = true;
+    try {
+      stop = should_abort();
+    } catch (...) {
+      predicate_error = std::current_exception();
+    }
     lock.lock();
     const auto queued = std::find(waiting_.begin(), waiting_.end(), sequence);
     if (stop && queued != waiting_.end()) {
       waiting_.erase(queued);
       stats_.aborted++;
+      if (predicate_error) std::rethrow_exception(predicate_error);
       sequence->generation->abort();
       return sequence->generation->take_result();
     }
+    // Admitted meanwhile: it stops at its first step and rethrows, as after a throwing callback.
+    if (predicate_error) callback_error = predicate_error;
   }
-  std::exception_ptr callback_error;
   while (true) {
     callers_wake_.wait(lock, [&] { return sequence->done || !sequence->fresh.empty(); });
     const std::vector<int64_t> fresh = std::exchange(sequence->fresh, {});
