@@ -47,8 +47,9 @@ struct LoadOptions {
   // Answers decoded together at most: every Session on this model shares one scheduler, and a
   // decode step advances up to this many answers while reading each weight once. A CPU step is
   // bound by memory bandwidth, so up to 8 answers cost little more than one; a GPU gains from far
-  // larger batches. Answers are bit-identical to answering alone with the CPU's bf16 kernel (up
-  // to 64 per step), within rounding otherwise (float32, GPU, larger steps). 1..256.
+  // larger batches. Decode steps are bit-identical to decoding alone with the CPU's bf16 kernel (up
+  // to 64 per step), within rounding otherwise (float32, GPU, larger steps); bf16 frame features
+  // can differ in their last bit with the frames that share a vision call. 1..256.
   int max_batch = 8;
   LoadProgress on_progress;  // called on the loading thread; may be empty
 };
