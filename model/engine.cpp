@@ -10,6 +10,7 @@
 #endif
 
 #include "checkpoint/config.h"
+#include "checkpoint/config_check.h"
 #include "checkpoint/safetensors.h"
 #include "checkpoint/weights.h"
 #include "device.h"
@@ -131,6 +132,7 @@ std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
 
     const auto start = std::chrono::steady_clock::now();
     const Checkpoint checkpoint = Checkpoint::open(options.model_dir);
+    check_config_against_checkpoint(impl->config, checkpoint, (dir / "config.json").string());
     torch::NoGradGuard no_grad;
     impl->net = SlowFastForCausalLM(impl->config, torch::TensorOptions().dtype(impl->dtype));
     LoadWeightsOptions load;

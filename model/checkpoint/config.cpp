@@ -31,6 +31,12 @@ const VisionConfig kConvNextXXLarge576 = {{3, 4, 30, 3}, {384, 768, 1536, 3072},
 // Stem (/4) then three 2x downsamplings: four stages reduce the image by 32.
 constexpr size_t kVisionStages = 4;
 constexpr int64_t kVisionReduction = 32;
+// Every frame is resized to image_size squared before the tower; beyond this (12x the release's
+// 576 px in pixels) one frame's activations take gigabytes, so a larger value is a typo.
+constexpr int64_t kMaxImageSize = 2048;
+// config.json's torch_dtype: the stored precision. The engine computes in float32 or bfloat16
+// whatever it says, but an integer or unknown dtype means the file is not this model's.
+const std::vector<std::string> kTorchDtypes = {"float32", "bfloat16", "float16"};
 
 // Typed access to one JSON object with error messages naming the origin and key.
 class Reader {
@@ -142,6 +148,17 @@ void append_unique(std::vector<int64_t>& ids, const std::vector<int64_t>& more) 
   }
 }
 
+// Token ids the model generates or starts with must be rows of its embedding.
+void check_token_ids(const Reader& reader, const std::string& key, const std::vector<int64_t>& ids,
+                     int64_t vocab_size) {
+  for (int64_t id : ids) {
+    if (id >= vocab_size) {
+      reader.fail(key, "holds token id " + std::to_string(id) + ", not below vocab_size " +
+                           std::to_string(vocab_size));
+    }
+  }
+}
+
 json parse_object(const std::string& text, const std::string& origin) {
   const json root = parse_json(text, "config", origin);
   if (!root.is_object()) throw Error("config " + origin + " is not a JSON object");
@@ -213,6 +230,11 @@ void validate(const Config& config, const Reader& reader) {
                                       ") must equal the vision tower's last stage width (" +
                                       std::to_string(vision.dims.back()) + ")");
   }
+  if (vision.image_size > kMaxImageSize) {
+    reader.fail("vision_config.image_size", "(" + std::to_string(vision.image_size) + ") exceeds " +
+                                                std::to_string(kMaxImageSize) +
+                                                " pixels (the release uses 576)");
+  }
   if (vision.image_size % kVisionReduction != 0) {
     reader.fail("vision_config.image_size", "(" + std::to_string(vision.image_size) +
                                                 ") must be divisible by " +
@@ -271,6 +293,13 @@ Config parse_config(const std::string& json_text, const std::string& origin) {
   config.bos_token_id = bos.empty() ? -1 : bos.front();
   append_unique(config.eos_token_ids, reader.ids("eos_token_id"));
   config.torch_dtype = reader.string("torch_dtype", "bfloat16");
+  if (std::find(kTorchDtypes.begin(), kTorchDtypes.end(), config.torch_dtype) ==
+      kTorchDtypes.end()) {
+    reader.fail("torch_dtype",
+                "is '" + config.torch_dtype + "'; supported: 'float32', 'bfloat16', 'float16'");
+  }
+  check_token_ids(reader, "bos_token_id", bos, config.vocab_size);
+  check_token_ids(reader, "eos_token_id", config.eos_token_ids, config.vocab_size);
   // Variants of Qwen2 this engine does not implement are refused rather than run wrongly.
   if (reader.string("hidden_act", "silu") != "silu") {
     reader.fail("hidden_act", "is '" + reader.string("hidden_act") + "'; supported: 'silu'");
@@ -325,7 +354,9 @@ void merge_generation_config(Config& config, const std::string& path) {
   if (!std::filesystem::exists(path)) return;
   const json root = parse_object(read_text_file(path, "generation config"), path);
   const Reader reader(root, path);
-  append_unique(config.eos_token_ids, reader.ids("eos_token_id"));
+  const std::vector<int64_t> eos = reader.ids("eos_token_id");
+  check_token_ids(reader, "eos_token_id", eos, config.vocab_size);
+  append_unique(config.eos_token_ids, eos);
 }
 
 }  // namespace slowfast

@@ -46,6 +46,10 @@ torch::Tensor copy_to_anonymous_memory(const torch::Tensor& stored) {
   return copy;
 }
 
+// Names listed per kind of mismatch: the first few say what is wrong, and a config off by 10^5
+// layers must not make a message of megabytes.
+constexpr size_t kListedPerKind = 20;
+
 bool has_ignored_prefix(const std::string& name, const std::vector<std::string>& prefixes) {
   for (const auto& prefix : prefixes) {
     if (name.compare(0, prefix.size(), prefix) == 0) return true;
@@ -100,7 +104,12 @@ void load_weights(torch::nn::Module& root, const Checkpoint& checkpoint,
     auto list = [&message](const char* title, const std::vector<std::string>& names) {
       if (names.empty()) return;
       message << "\n  " << title << " (" << names.size() << "):";
-      for (const auto& name : names) message << "\n    " << name;
+      for (size_t i = 0; i < std::min(names.size(), kListedPerKind); ++i) {
+        message << "\n    " << names[i];
+      }
+      if (names.size() > kListedPerKind) {
+        message << "\n    ... and " << names.size() - kListedPerKind << " more";
+      }
     };
     list("missing from the checkpoint", missing);
     list("unexpected in the checkpoint", unexpected);

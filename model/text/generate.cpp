@@ -10,6 +10,24 @@
 #include "util/clock.h"
 
 namespace slowfast {
+namespace {
+
+// Only on the failure path: the first weight that is not finite names the culprit.
+std::string nan_logits_message(Qwen2ModelImpl& model, const torch::Tensor& lm_head_weight) {
+  std::string culprit = "the frames' features (the vision tower's or projector's weights?)";
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    if (!torch::isfinite(item.value()).all().item<bool>()) {
+      culprit = "checkpoint tensor 'model." + item.key() + "'";
+      break;
+    }
+  }
+  if (culprit.rfind("checkpoint", 0) != 0 && !torch::isfinite(lm_head_weight).all().item<bool>()) {
+    culprit = "checkpoint tensor 'lm_head.weight'";
+  }
+  return "generation: the prompt's logits are NaN; NaN or Inf values come from " + culprit;
+}
+
+}  // namespace
 
 Generation::Generation(Qwen2ModelImpl& model, const torch::Tensor& lm_head_weight, Prompt prompt,
                        const GenerationOptions& options, KVCache& cache)
@@ -46,6 +64,8 @@ void Generation::prefill() {
       logits(hidden.narrow(0, hidden.size(0) - 1, 1), lm_head_weight_)[0];
   // The host copy is also the read-back that makes prefill_seconds the prefill's own time.
   result_.prefill_logits = step_logits.to(torch::kCPU);
+  if (torch::isnan(result_.prefill_logits).any().item<bool>())
+    throw Error(nan_logits_message(model_, lm_head_weight_));
   result_.prefill_seconds = seconds_since(start);
   prefilled_ = true;
   // The prompt's tensors are not needed any more (the slow tokens can be large).

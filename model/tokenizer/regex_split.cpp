@@ -1,5 +1,8 @@
 #include "tokenizer/regex_split.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -141,6 +144,13 @@ void RegexSplitter::split(std::string_view text, std::vector<ByteRange>& pieces)
   std::vector<Segment> segments;
   MatchScratch& scratch = match_scratch();
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  // PCRE2's default limit (10^7 steps per match) refuses valid text: a run of megabytes of
+  // whitespace makes `\s*[\r\n]+` scan it and back off before `\s+(?!\S)` takes it whole. A
+  // limit proportional to the text keeps every match linear and still ends runaway patterns.
+  constexpr uint64_t kDefaultMatchLimit = 10'000'000, kStepsPerByte = 64;
+  pcre2_set_match_limit(
+      scratch.context, static_cast<uint32_t>(std::min<uint64_t>(
+                           UINT32_MAX, std::max(kDefaultMatchLimit, kStepsPerByte * text.size()))));
   size_t gap_begin = 0;
   size_t offset = 0;
   while (offset < text.size()) {

@@ -304,9 +304,25 @@ std::vector<std::pair<std::string, std::string>> read_merges_txt(const fs::path&
 
 void Tokenizer::Impl::finish(const json& config, const std::string& config_where) {
   // Ids: the vocabulary's, then the added tokens' (which may reuse a vocabulary id).
+  // The tables below are indexed by id: ids far beyond the count of tokens would make them mostly
+  // empty and, from a hostile file, gigabytes large. Real vocabularies are dense.
+  const int64_t id_limit = 2 * static_cast<int64_t>(vocab_ids.size() + added.size()) + 1024;
+  const auto check_id = [&](const std::string& token, int64_t id) {
+    if (id < 0 || id >= id_limit) {
+      throw Error(source + ": token '" + token.substr(0, 64) + "' has id " + std::to_string(id) +
+                  ", outside 0.." + std::to_string(id_limit - 1) + " for the " +
+                  std::to_string(vocab_ids.size() + added.size()) + " tokens defined");
+    }
+  };
   int64_t max_id = -1;
-  for (const auto& [token, id] : vocab_ids) max_id = std::max<int64_t>(max_id, id);
-  for (const AddedToken& token : added) max_id = std::max(max_id, token.id);
+  for (const auto& [token, id] : vocab_ids) {
+    check_id(token, id);
+    max_id = std::max<int64_t>(max_id, id);
+  }
+  for (const AddedToken& token : added) {
+    check_id(token.content, token.id);
+    max_id = std::max(max_id, token.id);
+  }
   id_bytes.assign(max_id + 1, std::string());
   id_known.assign(max_id + 1, 0);
   id_special.assign(max_id + 1, 0);

@@ -150,6 +150,15 @@ TEST(Config, EosIdsMergeConfigAndGenerationConfig) {
     EXPECT_NE(std::string(e.what()).find("generation_config.json"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("eos_token_id"), std::string::npos);
   }
+  // An eos id the model cannot generate is refused, naming the file.
+  std::ofstream(dir / "generation_config.json", std::ios::trunc) << R"({"eos_token_id": 200000})";
+  try {
+    slowfast::merge_generation_config(config, (dir / "generation_config.json").string());
+    ADD_FAILURE() << "accepted an eos id beyond the vocabulary";
+  } catch (const slowfast::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("generation_config.json"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("200000"), std::string::npos) << e.what();
+  }
   try {
     slowfast::load_config((dir / "absent.json").string());
     ADD_FAILURE() << "loaded a missing file";
@@ -237,6 +246,18 @@ TEST(Config, EachValidationErrorNamesTheKey) {
          c["eos_token_id"] = {1, "x"};
        },
        {"'eos_token_id'"}},
+      {"integer dtype",
+       [](json& c) { c["torch_dtype"] = "int8"; },
+       {"'torch_dtype'", "'int8'", "bfloat16"}},
+      {"eos beyond the vocabulary",
+       [](json& c) { c["eos_token_id"] = 152064; },
+       {"'eos_token_id'", "152064", "vocab_size 152064"}},
+      {"bos beyond the vocabulary",
+       [](json& c) { c["bos_token_id"] = 999999999; },
+       {"'bos_token_id'", "999999999"}},
+      {"absurd image size",
+       [](json& c) { c = tiny_config(32000000, 32); },
+       {"'vision_config.image_size'", "32000000", "2048"}},
       {"image size not a multiple of 32",
        [](json& c) { c = tiny_config(100, 32); },
        {"'vision_config.image_size'", "100", "32"}},

@@ -11,14 +11,18 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <limits>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/safetensors.h"
 #include "engine_internal.h"
 #include "slowfast.h"
 #include "tools/npy.h"
@@ -476,6 +480,112 @@ TEST_F(GoldenInProcess, FramesFromSeveralCallersShareVisionCalls) {
   // Alone each caller needs its own call: 4. Shared, 12 frames fit in 2 (3 when the first caller
   // starts before the others arrive).
   EXPECT_LT(after.vision_calls - before.vision_calls, uint64_t{kCallers});
+}
+
+// A copy of the demo model (in the repository, so these run in every clone) in a fresh temporary
+// directory, for tests that break one of its files.
+fs::path demo_copy(const std::string& name) {
+  const char* demo = std::getenv("SLOWFAST_TEST_MODEL");
+  if (!demo) throw std::runtime_error("SLOWFAST_TEST_MODEL is not set (run through meson test)");
+  const fs::path dir =
+      fs::temp_directory_path() / ("slowfast-bad-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::copy(demo, dir, fs::copy_options::recursive);
+  return dir;
+}
+
+void edit_config(const fs::path& dir, const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json config = read_json(dir / "config.json");
+  edit(config);
+  std::ofstream(dir / "config.json", std::ios::trunc) << config.dump(2);
+}
+
+std::string load_error(const fs::path& dir) {
+  slowfast::LoadOptions options;
+  options.model_dir = dir.string();
+  try {
+    slowfast::Model::load(options);
+  } catch (const slowfast::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Sizes the checkpoint contradicts are refused from its header, before any module is built: the
+// message names the key and what the checkpoint holds (before the fix, 10^5 layers took 34 s and
+// a 65 MB message, 10^12 a libtorch allocator trace naming no key).
+TEST(EngineBadModel, ConfigSizesAreCheckedAgainstTheCheckpointFirst) {
+  const std::vector<
+      std::tuple<std::string, std::function<void(nlohmann::json&)>, std::vector<std::string>>>
+      cases = {
+          {"layers",
+           [](nlohmann::json& c) { c["num_hidden_layers"] = 100000; },
+           {"'num_hidden_layers'", "100000", "4 decoder layers"}},
+          {"hidden",
+           [](nlohmann::json& c) { c["hidden_size"] = int64_t{1000000000000}; },
+           {"'hidden_size'", "1000000000000", "model.embed_tokens.weight"}},
+          {"vocab",
+           [](nlohmann::json& c) { c["vocab_size"] = 100000000; },
+           {"'vocab_size'", "100000000"}},
+          {"intermediate",
+           [](nlohmann::json& c) { c["intermediate_size"] = 100000000; },
+           {"'intermediate_size'", "mlp.gate_proj.weight"}},
+          {"kv heads",
+           [](nlohmann::json& c) { c["num_key_value_heads"] = 4; },
+           {"'num_key_value_heads'", "k_proj.weight"}},
+          {"vision depth",
+           [](nlohmann::json& c) {
+             c["vision_config"]["depths"] = {1, 1, 300, 1};
+           },
+           {"'vision_config.depths'", "stage 2"}},
+          {"vision width",
+           [](nlohmann::json& c) {
+             c["vision_config"]["dims"] = {16, 32, 6400, 128};
+           },
+           {"'vision_config.dims'", "stages.2.blocks.0.conv_dw.weight"}},
+      };
+  for (const auto& [name, edit, expected] : cases) {
+    const fs::path dir = demo_copy("sizes");
+    edit_config(dir, edit);
+    const std::string error = load_error(dir);
+    for (const std::string& part : expected) {
+      EXPECT_NE(error.find(part), std::string::npos) << name << ": " << error;
+    }
+    EXPECT_NE(error.find("config.json"), std::string::npos) << name << ": " << error;
+    EXPECT_LT(error.size(), 2000u) << name;
+    fs::remove_all(dir);
+  }
+}
+
+// A checkpoint tensor holding NaN makes the prompt's logits NaN: an error naming the tensor,
+// never an empty answer (before the fix: an empty answer and exit status 0).
+TEST(EngineBadModel, NanWeightsGiveAnErrorNamingTheTensor) {
+  const fs::path dir = demo_copy("nan");
+  {
+    const slowfast::Checkpoint checkpoint = slowfast::Checkpoint::open(dir.string());
+    std::map<std::string, torch::Tensor> tensors;
+    for (const auto& name : checkpoint.names()) tensors[name] = checkpoint.get(name).clone();
+    tensors["model.norm.weight"][3] = std::numeric_limits<float>::quiet_NaN();
+    slowfast::save_safetensors((dir / "model.safetensors.new").string(), tensors);
+  }
+  fs::rename(dir / "model.safetensors.new", dir / "model.safetensors");
+  slowfast::LoadOptions options;
+  options.model_dir = dir.string();
+  const std::shared_ptr<const slowfast::Model> model = slowfast::Model::load(options);
+  const torch::Tensor frames = torch::full({8, 64, 64, 3}, 100, torch::kUInt8);
+  const std::vector<slowfast::FrameFeatures> window = encode_frames_tensor(*model, frames);
+  slowfast::Session session(model);
+  slowfast::GenerationParams params;
+  params.max_new_tokens = 4;
+  params.temperature = 0;
+  try {
+    session.answer(window, "What is happening?", params);
+    FAIL() << "NaN weights gave an answer";
+  } catch (const slowfast::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.norm.weight"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
 }
 
 TEST(EngineErrors, MaxBatchOutOfRangeIsNamed) {

@@ -265,6 +265,16 @@ TEST_F(QwenTokenizer, WhiteSpaceIsUnicodeWhiteSpace) {
             pieces({"a", " \xE1\xA0\x8E", "bc"}));
 }
 
+// Qwen's split pattern backs off over a whole run of white space (`\s*[\r\n]+` before
+// `\s+(?!\S)`): 10 MB of it exceeded PCRE2's default match limit and was refused as "match
+// limit exceeded". Valid text of any length encodes and decodes back.
+TEST_F(QwenTokenizer, MegabytesOfWhiteSpaceEncode) {
+  const std::string text = "a" + std::string(10 << 20, ' ') + "b";
+  const std::vector<int64_t> ids = tokenizer().encode(text);
+  EXPECT_LT(ids.size(), text.size() / 8);  // long runs of spaces are single tokens
+  EXPECT_EQ(tokenizer().decode(ids), text);
+}
+
 TEST_F(QwenTokenizer, EncodesConcurrentlyFromSeveralThreads) {
   const std::string text = "Concurrent encoding: 同时编码 12345 <|im_end|> done.";
   const auto expected = tokenizer().encode(text + " warm-up");
@@ -461,6 +471,23 @@ TEST(TokenizerErrors, MissingFileOrDirectory) {
   expect_load_error(dir.path().string(), {dir.path().string(), "no tokenizer.json"});
   const std::string vocab = dir.write("vocab.json", "{}");
   expect_load_error(vocab, {vocab, "merges.txt"});
+}
+
+// Ids index dense tables: an id far beyond the tokens defined is refused, naming the file and the
+// token, before a table of its size is allocated (before the fix: 4*10^8 took 67 s and 13 GB,
+// 2^31-1 a bare std::bad_alloc).
+TEST(TokenizerErrors, IdsFarBeyondTheVocabularyAreRefused) {
+  TempDir dir;
+  for (const int id : {400000000, 2147483647}) {
+    json config = test::small_tokenizer_json({});
+    config["added_tokens"].push_back(test::added_token_json(id, "<|huge|>", true));
+    const std::string path = dir.write("tokenizer_" + std::to_string(id) + ".json", config.dump());
+    expect_load_error(path, {path, "<|huge|>", std::to_string(id)});
+  }
+  json config = test::small_tokenizer_json({});
+  config["model"]["vocab"]["Ġhuge"] = 300000000;
+  const std::string path = dir.write("tokenizer_vocab.json", config.dump());
+  expect_load_error(path, {path, "300000000"});
 }
 
 TEST(TokenizerErrors, MalformedJson) {
