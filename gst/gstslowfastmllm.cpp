@@ -27,6 +27,7 @@
 #include "gstslowfastmllm_private.h"
 #include "messages.h"
 #include "modelregistry.h"
+#include "utf8.h"
 #include "util/clock.h"
 
 GST_DEBUG_CATEGORY(gst_slowfast_mllm_debug);
@@ -134,6 +135,11 @@ static GstFlowReturn gst_slowfast_mllm_chain(GstPad* pad, GstObject* parent, Gst
     if (!GST_CLOCK_TIME_IS_VALID(pts)) {
       pts = GST_CLOCK_TIME_IS_VALID(priv->next_pts) ? priv->next_pts : 0;
     }
+    if (GST_CLOCK_TIME_IS_VALID(priv->last_pts) && pts < priv->last_pts && priv->model &&
+        priv->have_info) {
+      restart_at_backwards_timestamp(self, pts);
+    }
+    priv->last_pts = pts;
     if (GST_CLOCK_TIME_IS_VALID(duration)) priv->last_duration = duration;
     const GstClockTime end = GST_CLOCK_TIME_IS_VALID(duration) ? pts + duration : pts;
     priv->next_pts = end;
@@ -170,7 +176,8 @@ static GstFlowReturn gst_slowfast_mllm_chain(GstPad* pad, GstObject* parent, Gst
     if (GST_CLOCK_TIME_IS_VALID(end)) priv->video_end = end;
     return ret;
   } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Could not process a video frame"), ("%s", e.what()));
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Could not process a video frame"),
+                      ("%s", valid_utf8(e.what()).c_str()));
     if (buf) gst_buffer_unref(buf);
     return GST_FLOW_ERROR;
   }
@@ -284,7 +291,7 @@ static gboolean gst_slowfast_mllm_sink_event(GstPad* pad, GstObject* parent, Gst
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED,
                       ("Could not handle a %s event", GST_EVENT_TYPE_NAME(event)),
-                      ("%s", e.what()));
+                      ("%s", valid_utf8(e.what()).c_str()));
     gst_event_unref(event);
     return FALSE;
   }
@@ -366,7 +373,7 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
     post_progress(self, GST_PROGRESS_TYPE_ERROR, "model-load",
                   "Model directory '" + location + "' does not exist");
     GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
-                      ("Model directory '%s' does not exist", location.c_str()),
+                      ("Model directory '%s' does not exist", valid_utf8(location).c_str()),
                       ("model-location must name a checkpoint directory (config.json, "
                        "*.safetensors, tokenizer.json)"));
     return FALSE;
@@ -424,7 +431,9 @@ static gboolean ensure_model(GstSlowfastMllm* self) {
     post_progress(self, GST_PROGRESS_TYPE_ERROR, "model-load",
                   "Could not load model '" + location + "': " + e.what());
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                      ("Could not load model '%s': %s", location.c_str(), e.what()), (NULL));
+                      ("Could not load model '%s': %s", valid_utf8(location).c_str(),
+                       valid_utf8(e.what()).c_str()),
+                      (NULL));
     return FALSE;
   }
 }
@@ -515,7 +524,7 @@ static GstStateChangeReturn gst_slowfast_mllm_change_state(GstElement* element,
     }
     return ret;
   } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, (NULL), ("%s", e.what()));
+    GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, (NULL), ("%s", valid_utf8(e.what()).c_str()));
     return GST_STATE_CHANGE_FAILURE;
   }
 }
@@ -537,7 +546,7 @@ static void gst_slowfast_mllm_set_property(GObject* object, guint prop_id, const
     }
     case PROP_PROMPT: {
       const gchar* prompt = g_value_get_string(value);
-      s.prompt = prompt ? prompt : slowfast::kDefaultPrompt;
+      s.prompt = prompt ? valid_utf8(prompt) : slowfast::kDefaultPrompt;
       break;
     }
     case PROP_WINDOW_FRAMES:
@@ -605,7 +614,7 @@ static void gst_slowfast_mllm_set_property(GObject* object, guint prop_id, const
       break;
     case PROP_SOURCE_ID: {
       const gchar* source_id = g_value_get_string(value);
-      s.source_id = source_id ? source_id : "";
+      s.source_id = source_id ? valid_utf8(source_id) : "";
       break;
     }
     case PROP_ALERT_RAISE_AFTER:

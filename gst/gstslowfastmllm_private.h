@@ -206,6 +206,7 @@ struct GstSlowfastMllmPrivate {
   bool have_segment = false;
   std::string stream_id;  // of the current upstream stream, empty before the first
   GstClockTime next_pts = GST_CLOCK_TIME_NONE;
+  GstClockTime last_pts = GST_CLOCK_TIME_NONE;  // of the previous frame in this segment
   GstClockTime last_duration = GST_CLOCK_TIME_NONE;
   bool live_known = false;
   bool live = false;
@@ -292,6 +293,10 @@ void check_live(GstSlowfastMllm* self);
 void end_previous_stream(GstSlowfastMllm* self);
 // A new SEGMENT: windows restart, text_src gets it (without its end).
 void handle_segment(GstSlowfastMllm* self, GstEvent* event, const GstSegment* segment);
+// A frame earlier than the previous one without a new segment (a source that restarted its
+// clock): a warning, then windows restart there as for a new segment, so no window spans the
+// jump and none ends before it starts.
+void restart_at_backwards_timestamp(GstSlowfastMllm* self, GstClockTime pts);
 
 // worker.cpp
 void convert_loop(GstSlowfastMllm* self);

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "cea608.h"
+#include "utf8.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_text_to_cea608_debug);
 #define GST_CAT_DEFAULT gst_text_to_cea608_debug
@@ -276,7 +277,8 @@ static GstFlowReturn gst_text_to_cea608_chain(GstPad* pad, GstObject* parent, Gs
       ret = advance(self, state, pts);
     }
   } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, STREAM, FAILED, (nullptr), ("%s", e.what()));
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, (nullptr),
+                      ("%s", gstslowfast::valid_utf8(e.what()).c_str()));
     ret = GST_FLOW_ERROR;
   } catch (...) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, (nullptr), ("unknown error"));
@@ -352,7 +354,8 @@ static gboolean gst_text_to_cea608_sink_event(GstPad* pad, GstObject* parent, Gs
   try {
     return handle_sink_event(self, pad, event);
   } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, STREAM, FAILED, (nullptr), ("%s", e.what()));
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, (nullptr),
+                      ("%s", gstslowfast::valid_utf8(e.what()).c_str()));
   } catch (...) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, (nullptr), ("unknown error"));
   }

@@ -1,4 +1,5 @@
 #include "messages.h"
+#include "utf8.h"
 
 namespace gstslowfast {
 namespace {
@@ -28,36 +29,37 @@ void post_answer(GstSlowfastMllm* self, const WindowJob& job, const std::string&
   post_element_message(
       self,
       gst_structure_new(
-          "slowfast-answer", "text", G_TYPE_STRING, text.c_str(), "window-start", G_TYPE_UINT64,
-          job.start, "window-end", G_TYPE_UINT64, job.end, "stream-time", G_TYPE_UINT64,
-          job.stream_time, "wall-clock", G_TYPE_STRING, wall_clock.c_str(), "wall-clock-source",
-          G_TYPE_STRING, job.wall_clock_source, "source-id", G_TYPE_STRING, job.source_id.c_str(),
-          "latency", G_TYPE_UINT64, static_cast<guint64>(figures.latency_seconds * GST_SECOND),
-          "tokens", G_TYPE_UINT, figures.tokens, "prompt", G_TYPE_STRING, job.prompt.c_str(),
-          "frames", G_TYPE_UINT, static_cast<guint>(job.indices.size()), "vision-time",
-          G_TYPE_UINT64, static_cast<guint64>(figures.vision_seconds * GST_SECOND),
-          "generation-time", G_TYPE_UINT64,
-          static_cast<guint64>(figures.generation_seconds * GST_SECOND), nullptr));
+          "slowfast-answer", "text", G_TYPE_STRING, valid_utf8(text).c_str(), "window-start",
+          G_TYPE_UINT64, job.start, "window-end", G_TYPE_UINT64, job.end, "stream-time",
+          G_TYPE_UINT64, job.stream_time, "wall-clock", G_TYPE_STRING, wall_clock.c_str(),
+          "wall-clock-source", G_TYPE_STRING, job.wall_clock_source, "source-id", G_TYPE_STRING,
+          valid_utf8(job.source_id).c_str(), "latency", G_TYPE_UINT64,
+          static_cast<guint64>(figures.latency_seconds * GST_SECOND), "tokens", G_TYPE_UINT,
+          figures.tokens, "prompt", G_TYPE_STRING, valid_utf8(job.prompt).c_str(), "frames",
+          G_TYPE_UINT, static_cast<guint>(job.indices.size()), "vision-time", G_TYPE_UINT64,
+          static_cast<guint64>(figures.vision_seconds * GST_SECOND), "generation-time",
+          G_TYPE_UINT64, static_cast<guint64>(figures.generation_seconds * GST_SECOND), nullptr));
 }
 
 void post_alert(GstSlowfastMllm* self, const WindowJob& job, const char* state,
                 const std::string& text, guint consecutive) {
   const std::string wall_clock = iso8601_utc(job.wall_clock);
   post_element_message(
-      self, gst_structure_new("slowfast-alert", "source-id", G_TYPE_STRING, job.source_id.c_str(),
-                              "state", G_TYPE_STRING, state, "text", G_TYPE_STRING, text.c_str(),
-                              "window-start", G_TYPE_UINT64, job.start, "window-end", G_TYPE_UINT64,
-                              job.end, "stream-time", G_TYPE_UINT64, job.stream_time, "wall-clock",
+      self, gst_structure_new("slowfast-alert", "source-id", G_TYPE_STRING,
+                              valid_utf8(job.source_id).c_str(), "state", G_TYPE_STRING, state,
+                              "text", G_TYPE_STRING, valid_utf8(text).c_str(), "window-start",
+                              G_TYPE_UINT64, job.start, "window-end", G_TYPE_UINT64, job.end,
+                              "stream-time", G_TYPE_UINT64, job.stream_time, "wall-clock",
                               G_TYPE_STRING, wall_clock.c_str(), "wall-clock-source", G_TYPE_STRING,
                               job.wall_clock_source, "consecutive", G_TYPE_UINT, consecutive,
-                              "prompt", G_TYPE_STRING, job.prompt.c_str(), nullptr));
+                              "prompt", G_TYPE_STRING, valid_utf8(job.prompt).c_str(), nullptr));
 }
 
 void post_token(GstSlowfastMllm* self, const WindowJob& job, const std::string& piece) {
   post_element_message(
-      self,
-      gst_structure_new("slowfast-token", "text", G_TYPE_STRING, piece.c_str(), "window-start",
-                        G_TYPE_UINT64, job.start, "window-end", G_TYPE_UINT64, job.end, nullptr));
+      self, gst_structure_new("slowfast-token", "text", G_TYPE_STRING, valid_utf8(piece).c_str(),
+                              "window-start", G_TYPE_UINT64, job.start, "window-end", G_TYPE_UINT64,
+                              job.end, nullptr));
 }
 
 void post_dropped(GstSlowfastMllm* self, const WindowJob& job, guint64 windows_dropped) {
@@ -69,7 +71,8 @@ void post_dropped(GstSlowfastMllm* self, const WindowJob& job, guint64 windows_d
 
 void post_progress(GstSlowfastMllm* self, GstProgressType type, const gchar* code,
                    const std::string& text, int percent) {
-  GstMessage* message = gst_message_new_progress(GST_OBJECT(self), type, code, text.c_str());
+  GstMessage* message =
+      gst_message_new_progress(GST_OBJECT(self), type, code, valid_utf8(text).c_str());
   // The message's own "percent" field, which gst_message_new_progress leaves at 0 or 100.
   if (percent >= 0) {
     gst_structure_set(gst_message_writable_structure(message), "percent", G_TYPE_INT, percent,

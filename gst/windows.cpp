@@ -126,6 +126,7 @@ void reset_stream_state(GstSlowfastMllm* self) {
       SlidingWindow(priv->run.window_frames, priv->run.hop_frames, priv->run.first_answer_frames);
   priv->frame_times.clear();
   priv->next_pts = GST_CLOCK_TIME_NONE;
+  priv->last_pts = GST_CLOCK_TIME_NONE;
   priv->tail.reset();
   priv->tail_sent = false;
   priv->stream_start = GST_CLOCK_TIME_NONE;
@@ -358,6 +359,17 @@ void end_previous_stream(GstSlowfastMllm* self) {
   reset_stream_state(self);
   queue_text_at(self, TextItem::Kind::Reset);
   priv->have_segment = false;
+}
+
+void restart_at_backwards_timestamp(GstSlowfastMllm* self, GstClockTime pts) {
+  GstSlowfastMllmPrivate* priv = self->priv;
+  GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Video timestamps went backwards"),
+                      ("frame at %" GST_TIME_FORMAT " after one at %" GST_TIME_FORMAT
+                       " without a new segment; windows restart at this frame",
+                       GST_TIME_ARGS(pts), GST_TIME_ARGS(priv->last_pts)));
+  restart_windows(self, false);
+  reset_stream_state(self);
+  queue_text_at(self, TextItem::Kind::Reset);
 }
 
 // A new segment: windows restart, and text_src gets the segment too.

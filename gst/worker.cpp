@@ -16,6 +16,7 @@
 
 #include "gstslowfastmllm_private.h"
 #include "messages.h"
+#include "utf8.h"
 #include "util/clock.h"
 
 #define GST_CAT_DEFAULT gst_slowfast_mllm_debug
@@ -222,6 +223,8 @@ void answer_window(GstSlowfastMllm* self, WorkerState& state, const WindowJob& j
     return;
   }
 
+  answer.text = valid_utf8(answer.text);  // goes into buffers, meta and messages
+
   AnswerFigures figures;
   figures.latency_seconds = slowfast::seconds_since(job.due);
   figures.vision_seconds = state.vision_seconds + answer.vision_seconds;
@@ -274,7 +277,7 @@ void convert_loop(GstSlowfastMllm* self) {
       } catch (const std::exception& e) {
         // No rgb: the worker skips the frame.
         GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Could not convert a sampled frame to RGB"),
-                            ("%s", e.what()));
+                            ("%s", valid_utf8(e.what()).c_str()));
       }
       frame.video.reset();
     }
@@ -324,7 +327,8 @@ void worker_loop(GstSlowfastMllm* self) {
       }
     } catch (const std::exception& e) {
       // One bad window is a warning; the stream goes on.
-      GST_ELEMENT_WARNING(self, LIBRARY, FAILED, ("Could not answer a window"), ("%s", e.what()));
+      GST_ELEMENT_WARNING(self, LIBRARY, FAILED, ("Could not answer a window"),
+                          ("%s", valid_utf8(e.what()).c_str()));
       if (first.kind == WorkItem::Kind::Window) {
         TextItem release;
         release.kind = TextItem::Kind::Release;
