@@ -22,6 +22,29 @@ demo_element (void)
   return element;
 }
 
+/* A file-like (not live) harness on sink -> src with 64x64 RGB at 30 fps, messages to `bus`. */
+static GstHarness *
+start_harness (GstElement * element, GstBus * bus)
+{
+  GstHarness *h;
+
+  gst_element_set_bus (element, bus);
+  h = gst_harness_new_with_element (element, "sink", "src");
+  gst_harness_set_live (h, FALSE);
+  gst_harness_set_src_caps_str (h,
+      "video/x-raw,format=RGB,width=64,height=64,framerate=30/1");
+  return h;
+}
+
+static void
+stop_harness (GstHarness * h, GstBus * bus, GstElement * element)
+{
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+  gst_object_unref (element);
+}
+
 static void
 push_frames (GstHarness * h, guint first_frame, guint n, guint8 shade)
 {
@@ -96,21 +119,14 @@ GST_START_TEST (test_backwards_timestamps_restart_windows)
 
   /* hop 4: without the restart the window after the jump would hold frames from both sides */
   g_object_set (element, "hop-frames", 4, NULL);
-  gst_element_set_bus (element, bus);
-  h = gst_harness_new_with_element (element, "sink", "src");
-  gst_harness_set_live (h, FALSE);
-  gst_harness_set_src_caps_str (h,
-      "video/x-raw,format=RGB,width=64,height=64,framerate=30/1");
+  h = start_harness (element, bus);
   push_frames (h, 0, 16, 10);
   push_frames (h, 0, 16, 120);
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
   /* windows at frames 8, 12 and 16 before the jump, as many after */
   fail_unless_equals_int (check_messages (bus, "slowfast-answer", &warned), 6);
   fail_unless (warned, "no warning about the backwards timestamps");
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
-  gst_object_unref (element);
+  stop_harness (h, bus, element);
 }
 
 GST_END_TEST;
@@ -132,18 +148,11 @@ GST_START_TEST (test_invalid_utf8_prompt_and_source_id)
   g_free (prompt);
   g_free (source_id);
 
-  gst_element_set_bus (element, bus);
-  h = gst_harness_new_with_element (element, "sink", "src");
-  gst_harness_set_live (h, FALSE);
-  gst_harness_set_src_caps_str (h,
-      "video/x-raw,format=RGB,width=64,height=64,framerate=30/1");
+  h = start_harness (element, bus);
   push_frames (h, 0, 8, 40);
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
   fail_unless_equals_int (check_messages (bus, "slowfast-answer", NULL), 1);
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
-  gst_object_unref (element);
+  stop_harness (h, bus, element);
 }
 
 GST_END_TEST;
