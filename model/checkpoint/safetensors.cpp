@@ -251,7 +251,8 @@ torch::Tensor SafetensorsFile::view(const std::string& name) const {
   // so kernels never see a pointer misaligned for its element type.
   if (reinterpret_cast<uintptr_t>(ptr) % dtype->itemsize != 0) {
     auto copy = torch::empty(info.shape, options);
-    std::memcpy(copy.data_ptr(), ptr, info.end - info.begin);
+    // An empty tensor has no storage: memcpy from or to null is undefined even for 0 bytes.
+    if (info.end > info.begin) std::memcpy(copy.data_ptr(), ptr, info.end - info.begin);
     return copy;
   }
   // The deleter holds the file (and so the mapping) alive as long as any view exists.

@@ -47,7 +47,9 @@ BpeModel::BpeModel(const std::unordered_map<std::string, int32_t>& vocab,
   while (table_size < merges.size() * 2) table_size *= 2;
   merge_table_.resize(table_size);
   for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto& [left, right] = merges[rank];
+    // Not a structured binding: C++17 does not let a lambda capture one (clang refuses).
+    const std::string& left = merges[rank].first;
+    const std::string& right = merges[rank].second;
     auto id_of = [&](const std::string& token) {
       const auto it = vocab.find(token);
       if (it == vocab.end()) {

@@ -333,6 +333,11 @@ void Tokenizer::Impl::finish(const json& config, const std::string& config_where
     return unicode::byte_level_to_bytes(token, bytes) ? bytes : token;
   };
   for (const auto& [token, id] : vocab_ids) {
+    // Two vocabulary tokens on one id would make encode emit an id that decodes to the other.
+    if (id_known[id]) {
+      throw Error(source + ": vocabulary token '" + token.substr(0, 64) + "' has id " +
+                  std::to_string(id) + ", which another vocabulary token already has");
+    }
     id_bytes[id] = decoded_bytes(token);
     id_known[id] = 1;
   }
@@ -348,7 +353,9 @@ void Tokenizer::Impl::finish(const json& config, const std::string& config_where
       raw_matcher.add(token.content, static_cast<int>(i), token);
     }
   }
-  size = std::count(id_known.begin(), id_known.end(), 1);
+  // The id space, holes included: a count of tokens would put the largest ids of a vocabulary
+  // with holes outside [0, size()), where generation masks them.
+  size = max_id + 1;
 
   if (config.is_object()) {
     clean_up_spaces = bool_field(config, "clean_up_tokenization_spaces", false, config_where);

@@ -42,7 +42,8 @@ class Tokenizer {
   // outside [0, size()).
   std::string decode(const std::vector<int64_t>& ids, bool skip_special = false) const;
 
-  // Number of ids the tokenizer knows, added tokens included (151669 for Qwen3's tokenizer).
+  // One past the largest id, added tokens included (151669 for Qwen3's tokenizer). An id below it
+  // that no token has (a hole in the vocabulary) is refused by decode.
   int64_t size() const;
   // Id of an added token's content or a vocabulary token (byte-level spelling, e.g. "Ġthe").
   std::optional<int64_t> find_id(std::string_view token) const;

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -159,6 +160,13 @@ const NpyDtype& dtype_for(torch::ScalarType type, const std::string& path) {
               std::string(c10::toString(type)) + "; supported: " + supported_descrs());
 }
 
+// The header as error messages quote it: a header can be as long as the file.
+std::string header_excerpt(const std::string& header) {
+  constexpr size_t kShown = 200;
+  if (header.size() <= kShown) return header;
+  return header.substr(0, kShown) + "... (" + std::to_string(header.size()) + " bytes)";
+}
+
 }  // namespace
 
 torch::Tensor read_npy(const std::string& path) {
@@ -183,6 +191,16 @@ torch::Tensor read_npy(const std::string& path) {
     throw Error("npy file " + path + ": truncated before the header length");
   }
   const uint32_t header_length = read_le(length_field, length_bytes);
+  // Sizes read from the file are checked against the file before anything is allocated.
+  std::error_code size_error;
+  const uint64_t file_size = std::filesystem::file_size(path, size_error);
+  if (size_error) throw Error("npy file " + path + ": cannot stat: " + size_error.message());
+  const uint64_t header_end = sizeof(preamble) + length_bytes + uint64_t{header_length};
+  if (header_end > file_size) {
+    throw Error("npy file " + path + ": truncated header (declared " +
+                std::to_string(header_length) + " bytes, the file has " +
+                std::to_string(file_size) + " in all)");
+  }
   std::string header(header_length, '\0');
   if (!in.read(header.data(), header_length)) {
     throw Error("npy file " + path + ": truncated header (declared " +
@@ -194,13 +212,14 @@ torch::Tensor read_npy(const std::string& path) {
   auto fortran_it = dict.find("fortran_order");
   auto shape_it = dict.find("shape");
   if (descr_it == dict.end() || !descr_it->second.str) {
-    throw Error("npy file " + path + ": header lacks a string 'descr': " + header);
+    throw Error("npy file " + path + ": header lacks a string 'descr': " + header_excerpt(header));
   }
   if (fortran_it == dict.end() || !fortran_it->second.boolean) {
-    throw Error("npy file " + path + ": header lacks a boolean 'fortran_order': " + header);
+    throw Error("npy file " + path +
+                ": header lacks a boolean 'fortran_order': " + header_excerpt(header));
   }
   if (shape_it == dict.end() || !shape_it->second.tuple) {
-    throw Error("npy file " + path + ": header lacks a tuple 'shape': " + header);
+    throw Error("npy file " + path + ": header lacks a tuple 'shape': " + header_excerpt(header));
   }
   if (*fortran_it->second.boolean) {
     throw Error("npy file " + path + ": Fortran-order arrays are not supported (save C order)");
@@ -229,11 +248,16 @@ torch::Tensor read_npy(const std::string& path) {
   for (int64_t dim : shape) {
     if (dim != 0 &&
         numel > std::numeric_limits<uint64_t>::max() / 16 / static_cast<uint64_t>(dim)) {
-      throw Error("npy file " + path + ": shape too large: " + header);
+      throw Error("npy file " + path + ": shape too large: " + header_excerpt(header));
     }
     numel *= static_cast<uint64_t>(dim);
   }
   const uint64_t data_bytes = numel * dtype->itemsize;
+  if (data_bytes > file_size - header_end) {
+    throw Error("npy file " + path + ": truncated data (expected " + std::to_string(data_bytes) +
+                " bytes for shape " + c10::str(c10::IntArrayRef(shape)) + ", the file has " +
+                std::to_string(file_size - header_end) + " after the header)");
+  }
 
   auto tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype->type));
   if (data_bytes > 0 &&

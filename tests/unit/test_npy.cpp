@@ -200,6 +200,21 @@ TEST_F(Npy, RejectsBadFilesNamingFileAndProblem) {
                {path("c.npy"), "unsupported tensor dtype"});
 }
 
+// Found by tests/fuzz (fuzz_npy): sizes from the file were allocated before being checked
+// against it (a 4 GiB version-2 header length, a terabyte shape in a file of 100 bytes).
+TEST_F(Npy, RefusesSizesBeyondTheFileBeforeAllocating) {
+  std::string bytes = read_bytes(
+      write_raw("v2.npy", 2, "{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }\n", "ab"));
+  for (int i = 8; i < 12; ++i) bytes[i] = static_cast<char>(0xf0);
+  std::string file = path("v2_cut.npy");
+  std::ofstream(file, std::ios::binary) << bytes;
+  expect_error([&] { slowfast::read_npy(file); }, {file, "truncated header", "4042322160 bytes"});
+
+  file = write_raw("huge.npy", 1,
+                   "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }\n", "");
+  expect_error([&] { slowfast::read_npy(file); }, {file, "truncated data", "4000000000000 bytes"});
+}
+
 // frames.npy of the golden cases was written by NumPy itself.
 TEST_F(Npy, ReadsNumpyWrittenGoldenFrames) {
   const char* shared = std::getenv("SLOWFAST_SHARED");

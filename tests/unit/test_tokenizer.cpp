@@ -411,7 +411,8 @@ TEST(SmallTokenizer, AddedTokensLongestMatchStripAndSingleWord) {
   // Special tokens are skipped on request, non-special ones never.
   EXPECT_EQ(t->decode({'a', 300, 302}, true), "a[L]");
   EXPECT_EQ(t->decode({'a', 300, 302}, false), "a<x>[L]");
-  EXPECT_EQ(t->size(), 261);
+  // One past the largest id: 256..299 are holes.
+  EXPECT_EQ(t->size(), 305);
 }
 
 TEST(SmallTokenizer, NormalizedAddedTokensMatchAfterNormalization) {
@@ -488,6 +489,30 @@ TEST(TokenizerErrors, IdsFarBeyondTheVocabularyAreRefused) {
   config["model"]["vocab"]["Ġhuge"] = 300000000;
   const std::string path = dir.write("tokenizer_vocab.json", config.dump());
   expect_load_error(path, {path, "300000000"});
+}
+
+// Found by tests/fuzz (fuzz_tokenizer_json): two vocabulary tokens on one id, and a vocabulary
+// with a hole, whose largest ids size() used to leave out.
+TEST(TokenizerErrors, TwoVocabularyTokensOnOneIdAreRefused) {
+  TempDir dir;
+  json config = test::small_tokenizer_json({});
+  config["model"]["vocab"]["!"] = 34;  // '"' has 34 as well
+  const std::string path = dir.write("tokenizer.json", config.dump());
+  expect_load_error(path, {path, "id 34", "another vocabulary token"});
+}
+
+TEST(Tokenizer, SizeCoversTheLargestIdOfAVocabularyWithAHole) {
+  TempDir dir;
+  json config = test::small_tokenizer_json({{"a", "b"}});  // "ab" is id 256
+  config["model"]["vocab"].erase("!");                     // a hole at 33
+  config["added_tokens"].push_back(test::added_token_json(300, "<|end|>", true));
+  const std::string path = dir.write("tokenizer.json", config.dump());
+  const auto tokenizer = Tokenizer::load(path);
+  EXPECT_EQ(tokenizer->size(), 301);
+  const auto ids = tokenizer->encode("ab<|end|>");
+  ASSERT_EQ(ids, (std::vector<int64_t>{256, 300}));
+  for (const int64_t id : ids) EXPECT_LT(id, tokenizer->size());
+  EXPECT_THROW(tokenizer->decode({33}), Error);
 }
 
 TEST(TokenizerErrors, MalformedJson) {
