@@ -16,7 +16,9 @@
  *   within 20 s (a stalled pipeline), quits at once.
  * - --restart-on-error SECONDS: rtspsrc never reconnects by itself: when the camera goes away it
  *   posts an error (or, over TCP, a warning and EOS) and stops. On an error from a network source
- *   (an element whose class has "Network", or one inside it) the session ends and, SECONDS later,
+ *   (an element whose class has "Network", or one inside it), or a stream error anywhere in a
+ *   pipeline with a network source (a camera changing resolution mid-stream stops a muxer with
+ *   "Caps changes are not supported"), the session ends and, SECONDS later,
  *   a new one starts, forever, so a camera that comes back resumes captions. A new session is a
  *   new pipeline parsed from the same description: gst-launch links to sometimes-pads
  *   (rtspsrc ! depay) once, so the old pipeline could not link rtspsrc's new pads. The old
@@ -836,8 +838,11 @@ on_bus_message (GstBus * bus, GstMessage * message, gpointer user_data)
         publish_status (slot, json);
         g_free (json);
       }
+      /* A stream error in a camera's pipeline is the camera's stream changing under it (a new
+       * resolution a muxer cannot follow, corrupt data): a new session takes the new stream. */
       if (launcher->restart_delay >= 0 && !launcher->interrupted
-          && from_network_source (message))
+          && (from_network_source (message) || (slot->has_network_source
+                  && error->domain == GST_STREAM_ERROR)))
         schedule_restart (slot, error->message);
       else
         finish_slot (slot, 1);
@@ -1089,7 +1094,8 @@ main (int argc, char **argv)
   gdouble mqtt_retry_max = 30, mqtt_flush = 5;
   GOptionEntry entries[] = {
     {"restart-on-error", 'r', 0, G_OPTION_ARG_DOUBLE, &restart_delay,
-        "After an error from a network source, start the pipeline again after SECONDS, forever",
+        "After an error from a network source (or a stream error in a pipeline with one), start "
+        "the pipeline again after SECONDS, forever",
         "SECONDS"},
     {"restart-on-eos", 0, 0, G_OPTION_ARG_NONE, &restart_on_eos,
         "With --restart-on-error: also start again when the stream ends by itself", NULL},
