@@ -2,12 +2,12 @@
 // mm_use_im_start_end. Every "<image>" of the prompt becomes exactly one image placeholder and
 // every other id is inside the vocabulary.
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "fuzz_support.h"
+#include "fuzz_tokenizer.h"
 #include "slowfast.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -17,8 +17,7 @@ std::shared_ptr<const slowfast::Tokenizer> tokenizer;
 }
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  const char* path = std::getenv("SLOWFAST_FUZZ_TOKENIZER");
-  tokenizer = slowfast::Tokenizer::load(path != nullptr ? path : SLOWFAST_FUZZ_TOKENIZER);
+  tokenizer = slowfast::fuzz::load_tokenizer();
   return 0;
 }
 

@@ -3,12 +3,12 @@
 // throws for any bytes; every id is inside the vocabulary; for ASCII input without added-token
 // text, decode gives the input back (byte-level BPE is lossless there, NFC changes nothing).
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "fuzz_support.h"
+#include "fuzz_tokenizer.h"
 #include "slowfast.h"
 #include "tokenizer/tokenizer.h"
 
@@ -17,8 +17,7 @@ std::shared_ptr<const slowfast::Tokenizer> tokenizer;
 }
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  const char* path = std::getenv("SLOWFAST_FUZZ_TOKENIZER");
-  tokenizer = slowfast::Tokenizer::load(path != nullptr ? path : SLOWFAST_FUZZ_TOKENIZER);
+  tokenizer = slowfast::fuzz::load_tokenizer();
   return 0;
 }
 

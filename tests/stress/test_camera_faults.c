@@ -11,15 +11,11 @@
  * the client must end cleanly on SIGINT (no deadlock); every window the element drops is a
  * slowfast-dropped line (counted and printed). The server-kill-and-restart fault is
  * tests/pipeline/test_rtsp_camera.c. Bounded: the whole test fails after HARD_TIMEOUT_S. */
-#include "pipeline_test_util.h"
+#include "client_process.h"
 
 #include <gst/rtsp-server/rtsp-server.h>
 
-#include <glib-unix.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 #define HARD_TIMEOUT_S 240
 #define FIRST_ANSWERS 3
@@ -60,25 +56,6 @@ typedef struct
   gdouble stall_resume_s, resize_resume_s;
   gint client_status;
 } Test;
-
-static GPid running_client;
-
-static void
-kill_running_client (void)
-{
-  if (running_client)
-    kill (-running_client, SIGKILL);
-}
-
-static void
-on_fatal_signal (int signum)
-{
-  static const char message[] = "FAIL: hard timeout or terminated\n";
-  kill_running_client ();
-  if (write (STDERR_FILENO, message, sizeof (message) - 1) < 0)
-    _exit (1);
-  _exit (signum == SIGALRM ? 1 : 2);
-}
 
 /* Drops one RTP packet when stalled, or with the loss probability. */
 static gboolean
@@ -304,15 +281,8 @@ on_client_exit (GPid pid, gint status, gpointer user_data)
   Test *t = (Test *) user_data;
   (void) pid;
   t->client_status = status;
-  running_client = 0;
+  *client_process_pid () = 0;
   g_main_loop_quit (t->loop);
-}
-
-static void
-own_process_group (gpointer user_data)
-{
-  (void) user_data;
-  setpgid (0, 0);
 }
 
 int
@@ -357,21 +327,7 @@ main (int argc, char **argv)
     "--window-frames", "16", "--hop-frames", "8", "--sample-fps", "10",
     "--max-new-tokens", "8", "--set", "temperature=0", NULL
   };
-  CHECK (g_spawn_async_with_pipes (NULL, (gchar **) client_argv, NULL,
-          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, own_process_group, NULL,
-          &t.client, NULL, &out_fd, NULL, &error), "cannot run %s: %s", script,
-      error ? error->message : "?");
-  running_client = t.client;
-  atexit (kill_running_client);
-  signal (SIGALRM, on_fatal_signal);
-  signal (SIGTERM, on_fatal_signal);
-  signal (SIGINT, on_fatal_signal);
-  alarm (HARD_TIMEOUT_S);
-  CHECK (g_unix_set_fd_nonblocking (out_fd, TRUE, NULL), "cannot make the pipe non-blocking");
-  t.out = g_io_channel_unix_new (out_fd);
-  g_io_channel_set_encoding (t.out, NULL, NULL);
-  g_io_channel_set_buffered (t.out, FALSE);
-  g_io_channel_set_close_on_unref (t.out, TRUE);
+  t.out = client_process_spawn (client_argv, HARD_TIMEOUT_S, &t.client, &out_fd);
   g_io_add_watch (t.out, G_IO_IN | G_IO_HUP | G_IO_ERR, on_client_output, &t);
   g_child_watch_add (t.client, on_client_exit, &t);
   the_test = &t;
