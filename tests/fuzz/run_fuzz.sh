@@ -19,12 +19,13 @@ harnesses=("$@")
 
 command -v clang++ > /dev/null || { echo "run_fuzz: clang++ not found (apt install clang)"; exit 1; }
 if [ ! -f "$build/build.ninja" ]; then
+  mkdir -p "$build"
   # -fsanitize=fuzzer-no-link: coverage feedback from the code under test; the harnesses link
   # libFuzzer itself (tests/fuzz/meson.build).
   CC=clang CXX=clang++ meson setup "$build" "$src" -Dgstreamer=disabled -Dfuzzing=true \
     -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dcpp_args=-fsanitize=fuzzer-no-link -Dc_args=-fsanitize=fuzzer-no-link > "$build.setup.log" 2>&1 ||
-    { cat "$build.setup.log"; echo "run_fuzz: meson setup failed"; exit 1; }
+    -Dcpp_args=-fsanitize=fuzzer-no-link -Dc_args=-fsanitize=fuzzer-no-link > "$build/setup.log" 2>&1 ||
+    { cat "$build/setup.log"; echo "run_fuzz: meson setup failed"; exit 1; }
 fi
 targets=()
 for h in "${harnesses[@]}"; do targets+=("tests/fuzz/fuzz_$h"); done

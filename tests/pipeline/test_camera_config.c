@@ -237,6 +237,9 @@ main (int argc, char **argv)
       error ? error->message : "accepted");
   g_clear_error (&error);
   g_free (path);
+  g_free (clip);
+  g_free (sample);
+  g_free (model_default);
 
   {
     gchar *command = g_strdup_printf ("rm -rf '%s'", work);
