@@ -357,5 +357,16 @@ main (int argc, char **argv)
     gchar *rm[] = { (gchar *) "rm", (gchar *) "-rf", dir, NULL };
     g_spawn_sync (NULL, rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
   }
+  gst_clear_object (&t.res);
+  g_object_unref (t.server);
+  g_io_channel_unref (t.out);
+  g_string_free (t.line, TRUE);
+  g_main_loop_unref (t.loop);
+  g_rand_free (t.rand);
+  g_mutex_clear (&t.lock);
+  g_free (url);
+  g_free (script);
+  g_free (dir);
+  g_free (model);
   return 0;
 }
