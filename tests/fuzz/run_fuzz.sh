@@ -17,7 +17,7 @@ shift || true
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors config npy tokenizer_json encode chat_template)
 
-command -v clang++ > /dev/null || { echo "run_fuzz: clang++ not found (apt install clang)"; exit 1; }
+command -v clang++ > /dev/null || { echo "run_fuzz: clang++ not found (apt install clang libclang-rt-14-dev)"; exit 1; }
 if [ ! -f "$build/build.ninja" ]; then
   mkdir -p "$build"
   # -fsanitize=fuzzer-no-link: coverage feedback from the code under test; the harnesses link
