@@ -23,7 +23,8 @@ ubsan_runtime=$(gcc -print-file-name=libubsan.so)
 # Programs that are not ours but load the instrumented plugin (gst-launch-1.0, gst-inspect-1.0,
 # python3 with gi) get the runtimes preloaded (ASan must come first) through shims first in PATH,
 # with leak checking off: their own exit-time leaks are not ours. Everything the project builds
-# is instrumented and runs with LeakSanitizer on.
+# is instrumented and runs with LeakSanitizer on, unless a script started it (it inherits the
+# script's settings, see sanitizer_wrapper.sh).
 shims="$build/sanitize-shims"
 mkdir -p "$shims"
 for program in gst-launch-1.0 gst-inspect-1.0 python3; do
@@ -33,6 +34,9 @@ for program in gst-launch-1.0 gst-inspect-1.0 python3; do
   chmod +x "$shims/$program"
 done
 export PATH="$shims:$PATH"
+# Tests run by a program that is not ours (a script's bash, /usr/bin/python3) get the same
+# preload through sanitizer_wrapper.sh, so programs started by absolute path have it too.
+export SLOWFAST_SANITIZER_RUNTIMES="$asan_runtime $ubsan_runtime"
 # fast_unwind_on_malloc=0: full allocation stacks through uninstrumented libraries, which the
 # suppressions match on. print_stacktrace: UBSan's reports name the line.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_odr_violation=0:allocator_may_return_null=1:fast_unwind_on_malloc=0}
@@ -40,9 +44,11 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/tests/stress/lsan.supp:pri
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 status=0
 # Sanitized code runs 2-3x slower: meson's timeouts are tripled.
-meson test -C "$build" --no-rebuild --timeout-multiplier 3 "$@" > "$build/sanitize-test.log" 2>&1 ||
+meson test -C "$build" --no-rebuild --timeout-multiplier 3 \
+  --wrapper "$src/tests/stress/sanitizer_wrapper.sh" "$@" > "$build/sanitize-test.log" 2>&1 ||
   status=$?
-log="$build/meson-logs/testlog.txt"
+# meson names the log after the wrapper.
+log="$build/meson-logs/testlog-sanitizer_wrapper.sh.txt"
 grep -E '^ *[0-9]+/[0-9]+ ' "$build/sanitize-test.log" | tail -60
 reports=$(grep -c -E 'runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$log" || true)
 echo
