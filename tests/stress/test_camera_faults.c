@@ -7,7 +7,8 @@
  *   test_camera_faults BUILD_DIR udp LOSS_PERCENT    UDP transport with LOSS_PERCENT of the RTP
  *       packets dropped on the server side (fixed seed).
  *
- * After each fault, answers must come again within RESUME_LIMIT_S (the figure is printed);
+ * After each fault, answers must come again within RESUME_LIMIT_S (the figure is printed; both
+ * bounds are multiplied by $SLOWFAST_TEST_TIME_SCALE, see pipeline_test_time_scale);
  * the client must end cleanly on SIGINT (no deadlock); every window the element drops is a
  * slowfast-dropped line (counted and printed). The server-kill-and-restart fault is
  * tests/pipeline/test_rtsp_camera.c. Bounded: the whole test fails after HARD_TIMEOUT_S. */
@@ -51,6 +52,7 @@ typedef struct
   GString *line;
   guint answers, dropped_windows, answers_in_phase;
   guint faults;                 /* faults so far; the deadline of the latest counts */
+  guint resume_limit_s;         /* RESUME_LIMIT_S, scaled */
   Phase phase;
   gint64 fault_end_us;
   gdouble stall_resume_s, resize_resume_s;
@@ -155,7 +157,7 @@ resume_deadline (gpointer fault)
 
   CHECK (GPOINTER_TO_UINT (fault) != t->faults || t->answers_in_phase > 0
       || t->phase == STOPPING, "no answer within %d s of the end of fault %u (phase %d)",
-      RESUME_LIMIT_S, t->faults, t->phase);
+      t->resume_limit_s, t->faults, t->phase);
   return G_SOURCE_REMOVE;
 }
 
@@ -167,7 +169,7 @@ fault_ended (Test * t, Phase waiting)
   t->fault_end_us = g_get_monotonic_time ();
   t->answers_in_phase = 0;
   t->faults++;
-  g_timeout_add_seconds (RESUME_LIMIT_S, resume_deadline, GUINT_TO_POINTER (t->faults));
+  g_timeout_add_seconds (t->resume_limit_s, resume_deadline, GUINT_TO_POINTER (t->faults));
 }
 
 static gboolean
@@ -222,13 +224,14 @@ on_answer (Test * t, JsonEvent * e)
     case STALLED:
       break;                    /* windows already queued may still be answered */
     case WAIT_AFTER_STALL:
-      CHECK (since_fault <= RESUME_LIMIT_S, "answers resumed %.1f s after the stall", since_fault);
+      CHECK (since_fault <= t->resume_limit_s, "answers resumed %.1f s after the stall",
+          since_fault);
       t->stall_resume_s = since_fault;
       g_print ("answers resumed %.1f s after the stall ended\n", since_fault);
       change_resolution (t);
       break;
     case WAIT_AFTER_RESIZE:
-      CHECK (since_fault <= RESUME_LIMIT_S, "answers came %.1f s after the resolution change",
+      CHECK (since_fault <= t->resume_limit_s, "answers came %.1f s after the resolution change",
           since_fault);
       if (t->answers_in_phase == 1)
         t->resize_resume_s = since_fault;
@@ -327,7 +330,9 @@ main (int argc, char **argv)
     "--window-frames", "16", "--hop-frames", "8", "--sample-fps", "10",
     "--max-new-tokens", "8", "--set", "temperature=0", NULL
   };
-  t.out = client_process_spawn (client_argv, HARD_TIMEOUT_S, &t.client, &out_fd);
+  t.resume_limit_s = (guint) (RESUME_LIMIT_S * pipeline_test_time_scale ());
+  t.out = client_process_spawn (client_argv,
+      (guint) (HARD_TIMEOUT_S * pipeline_test_time_scale ()), &t.client, &out_fd);
   g_io_add_watch (t.out, G_IO_IN | G_IO_HUP | G_IO_ERR, on_client_output, &t);
   g_child_watch_add (t.client, on_client_exit, &t);
   the_test = &t;
