@@ -90,7 +90,7 @@ for line in open(sys.argv[1], errors="replace"):
                and not report.search(output))
     print(("tracer-crash " if crashed else "failed ") + test["name"].split(" / ")[-1])
 PYTHON
-)
+) || verdicts=""  # no log to read: nothing to rerun, the first run's status stands
 if [ "$status" -ne 0 ] && [ -n "$verdicts" ] && ! grep -q '^failed ' <<< "$verdicts"; then
   crashed=$(sed 's/^tracer-crash //' <<< "$verdicts" | tr '\n' ' ')
   echo
