@@ -1,10 +1,12 @@
 #include "text/attention.h"
 
 #include <string>
+#include <tuple>
 
 #include <torch/torch.h>
 
 #include "slowfast.h"
+#include "text/decode_attention.h"
 #include "text/grouped_attention.h"
 
 namespace slowfast {
@@ -55,7 +57,10 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const ForwardP
 
   const auto [keys, values] =
       cache.append(layer_index_, key.transpose(0, 1), value.transpose(0, 1));
-  torch::Tensor attention = grouped_attention(query, keys, values, pass.start);  // [L, H]
+  // One token (a decode step) attends to every cached key, as a row of forward_batch() does.
+  torch::Tensor attention = length == 1
+                                ? decode_attention(query, {keys}, {values})
+                                : grouped_attention(query, keys, values, pass.start);  // [L, H]
 
   if (hybrid_ && pass.has_cross_attention() && memory.key.defined()) {
     const torch::Tensor& rows = pass.cross_rows;
@@ -68,25 +73,22 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const ForwardP
   return o_proj->forward(attention);
 }
 
-torch::Tensor AttentionImpl::forward_batch(const torch::Tensor& hidden,
-                                           const std::vector<ForwardPass>& passes,
+torch::Tensor AttentionImpl::forward_batch(const torch::Tensor& hidden, const RopeTables& rope,
                                            const std::vector<KVCache*>& caches) {
   const int64_t batch = hidden.size(0);
-  const torch::Tensor queries = q_proj->forward(hidden).view({batch, heads_, head_dim_});
-  const torch::Tensor keys = k_proj->forward(hidden).view({batch, kv_heads_, head_dim_});
+  // [B, heads, D]: each row rotated for its own position, elementwise as forward() rotates it.
+  const torch::Tensor queries =
+      apply_rope(q_proj->forward(hidden).view({batch, heads_, head_dim_}), rope);
+  const torch::Tensor keys =
+      apply_rope(k_proj->forward(hidden).view({batch, kv_heads_, head_dim_}), rope);
   const torch::Tensor values = v_proj->forward(hidden).view({batch, kv_heads_, head_dim_});
-  torch::Tensor attention = torch::empty({batch, heads_ * head_dim_}, hidden.options());
+  std::vector<torch::Tensor> cached_keys(batch), cached_values(batch);
   for (int64_t row = 0; row < batch; ++row) {
-    const ForwardPass& pass = passes[row];
-    // [1, heads, D] per sequence, exactly as forward() computes a single token.
-    const torch::Tensor query = apply_rope(queries.narrow(0, row, 1), pass.rope);
-    const torch::Tensor key = apply_rope(keys.narrow(0, row, 1), pass.rope);
-    const auto [cached_keys, cached_values] = caches[row]->append(
-        layer_index_, key.transpose(0, 1), values.narrow(0, row, 1).transpose(0, 1));
-    attention.narrow(0, row, 1).copy_(
-        grouped_attention(query, cached_keys, cached_values, pass.start));
+    std::tie(cached_keys[row], cached_values[row]) =
+        caches[row]->append(layer_index_, keys.narrow(0, row, 1).transpose(0, 1),
+                            values.narrow(0, row, 1).transpose(0, 1));
   }
-  return o_proj->forward(attention);
+  return o_proj->forward(decode_attention(queries, cached_keys, cached_values));
 }
 
 }  // namespace slowfast

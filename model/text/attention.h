@@ -32,9 +32,10 @@ class AttentionImpl : public torch::nn::Module {
                         const MemoryKeyValues& memory, KVCache& cache);
 
   // A decode step of several sequences: hidden [B, H], row b the next token of the sequence
-  // cached in *caches[b] at passes[b].start (no cross-attention) -> [B, H] after o_proj. The
-  // projections run once for all rows; each row attends to its own cache.
-  torch::Tensor forward_batch(const torch::Tensor& hidden, const std::vector<ForwardPass>& passes,
+  // cached in *caches[b], rope [B, D] row b for that cache's length (no cross-attention) -> [B, H]
+  // after o_proj. The projections and rotations run once for all rows; each row attends to its
+  // own cache.
+  torch::Tensor forward_batch(const torch::Tensor& hidden, const RopeTables& rope,
                               const std::vector<KVCache*>& caches);
 
   // memory: [M, H] slow tokens -> keys and values through `norm` (the layer's input_layernorm)

@@ -28,11 +28,10 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const ForwardPas
   return mlp->forward(post_attention_layernorm->forward(hidden)).add_(hidden);
 }
 
-torch::Tensor DecoderLayerImpl::forward_batch(const torch::Tensor& x,
-                                              const std::vector<ForwardPass>& passes,
+torch::Tensor DecoderLayerImpl::forward_batch(const torch::Tensor& x, const RopeTables& rope,
                                               const std::vector<KVCache*>& caches) {
   const torch::Tensor hidden =
-      self_attn->forward_batch(input_layernorm->forward(x), passes, caches).add_(x);
+      self_attn->forward_batch(input_layernorm->forward(x), rope, caches).add_(x);
   return mlp->forward(post_attention_layernorm->forward(hidden)).add_(hidden);
 }
 

@@ -23,7 +23,7 @@ class DecoderLayerImpl : public torch::nn::Module {
   // x: [L, H] -> [L, H]
   torch::Tensor forward(const torch::Tensor& x, const ForwardPass& pass, KVCache& cache);
   // A decode step of several sequences: x [B, H], row b cached in *caches[b] -> [B, H]
-  torch::Tensor forward_batch(const torch::Tensor& x, const std::vector<ForwardPass>& passes,
+  torch::Tensor forward_batch(const torch::Tensor& x, const RopeTables& rope,
                               const std::vector<KVCache*>& caches);
 
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};

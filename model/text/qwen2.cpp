@@ -117,17 +117,19 @@ torch::Tensor Qwen2ModelImpl::forward_batch(const torch::Tensor& inputs_embeds,
   }
   if (batch == 1) return forward(inputs_embeds, {}, {}, *caches.front());
   const torch::TensorOptions options = weight_options();
-  std::vector<ForwardPass> passes(batch);
+  // Each row's tables exactly as forward() computes them for one token, stacked [B, D].
+  std::vector<torch::Tensor> cos(batch), sin(batch);
   for (int64_t row = 0; row < batch; ++row) {
-    ForwardPass& pass = passes[row];
     KVCache& cache = *caches[row];
-    pass.start = cache.length();
-    cache.reserve(cache_shape(), pass.start + 1, options);
-    pass.rope = rope_tables(pass.start, 1, config_.head_dim(), config_.rope_theta,
-                            options.dtype().toScalarType(), options.device());
+    cache.reserve(cache_shape(), cache.length() + 1, options);
+    const RopeTables tables = rope_tables(cache.length(), 1, config_.head_dim(), config_.rope_theta,
+                                          options.dtype().toScalarType(), options.device());
+    cos[row] = tables.cos;
+    sin[row] = tables.sin;
   }
+  const RopeTables rope{torch::cat(cos), torch::cat(sin)};
   torch::Tensor hidden = inputs_embeds.to(options);
-  for (auto& layer : decoder_layers_) hidden = layer->forward_batch(hidden, passes, caches);
+  for (auto& layer : decoder_layers_) hidden = layer->forward_batch(hidden, rope, caches);
   for (KVCache* cache : caches) cache->advance(1);
   return norm->forward(hidden);
 }

@@ -1,12 +1,16 @@
-// Grouped-query attention: head mapping, causal mask, scale, blocking, against a per-head loop.
+// Grouped-query attention: head mapping, causal mask, scale, blocking, against a per-head loop;
+// the decode-step attention over several caches against the same loop and against each row alone.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
 #include "slowfast.h"
 #include "test_text_util.h"
+#include "text/decode_attention.h"
 #include "text/grouped_attention.h"
 
 namespace slowfast {
@@ -104,6 +108,83 @@ TEST(TextAttention, RejectsIncompatibleShapes) {
   const torch::Tensor kv = torch::randn({2, 2, 4});
   EXPECT_THROW(grouped_attention(query, kv, kv, 0), Error);
   EXPECT_THROW(grouped_attention(torch::randn({2, 4, 4}), kv, torch::randn({2, 3, 4}), 0), Error);
+}
+
+// Keys and values of `lengths.size()` sequences as a decode step sees them: views of the first
+// L_b positions of a longer cache buffer [KVH, capacity, D].
+struct DecodeCaches {
+  std::vector<torch::Tensor> keys, values;
+};
+DecodeCaches decode_caches(const std::vector<int64_t>& lengths, int64_t kv_heads, int64_t dim,
+                           uint64_t seed, torch::ScalarType dtype) {
+  DecodeCaches caches;
+  for (size_t b = 0; b < lengths.size(); ++b) {
+    const torch::Tensor key = test::random_tensor({kv_heads, lengths[b] + 5, dim}, seed + 2 * b);
+    const torch::Tensor value =
+        test::random_tensor({kv_heads, lengths[b] + 5, dim}, seed + 2 * b + 1);
+    caches.keys.push_back(key.to(dtype).narrow(1, 0, lengths[b]));
+    caches.values.push_back(value.to(dtype).narrow(1, 0, lengths[b]));
+  }
+  return caches;
+}
+
+TEST(TextDecodeAttention, EachRowMatchesTheReferenceOverItsOwnCache) {
+  // Head dimensions below, at and between register widths (Qwen2: 64 and 128; golden b: 8).
+  const std::vector<int64_t> lengths = {1, 37, 300};
+  for (const int64_t dim : {8, 16, 20, 64, 128}) {
+    for (const int64_t groups : {1, 3, 7}) {
+      SCOPED_TRACE("head dim " + std::to_string(dim) + ", groups " + std::to_string(groups));
+      const int64_t kv_heads = 2, heads = kv_heads * groups;
+      const torch::Tensor queries = test::random_tensor({3, heads, dim}, 20 + dim + groups);
+      const DecodeCaches f32 = decode_caches(lengths, kv_heads, dim, 40, torch::kFloat32);
+      const torch::Tensor out = decode_attention(queries, f32.keys, f32.values);
+      ASSERT_EQ(out.sizes(), (std::vector<int64_t>{3, heads * dim}));
+      const DecodeCaches bf16 = decode_caches(lengths, kv_heads, dim, 40, torch::kBFloat16);
+      const torch::Tensor out16 =
+          decode_attention(queries.to(torch::kBFloat16), bf16.keys, bf16.values);
+      EXPECT_EQ(out16.scalar_type(), torch::kBFloat16);
+      for (size_t b = 0; b < lengths.size(); ++b) {
+        const torch::Tensor expected = reference_attention(queries.narrow(0, b, 1), f32.keys[b],
+                                                           f32.values[b], kAttendAllKeys);
+        EXPECT_TRUE(torch::allclose(out.narrow(0, b, 1).to(torch::kFloat64), expected, 1e-5, 1e-6))
+            << "row " << b;
+        const torch::Tensor expected16 =
+            reference_attention(queries.narrow(0, b, 1).to(torch::kBFloat16), bf16.keys[b],
+                                bf16.values[b], kAttendAllKeys);
+        const double error =
+            (out16.narrow(0, b, 1).to(torch::kFloat64) - expected16).norm().item<double>() /
+            expected16.norm().item<double>();
+        EXPECT_LT(error, 1e-2) << "bfloat16 row " << b;  // the output's own rounding, 2^-9
+      }
+    }
+  }
+}
+
+TEST(TextDecodeAttention, ARowDecodedWithOthersEqualsThatRowAlone) {
+  const std::vector<int64_t> lengths = {9, 1, 130, 64, 17};
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    const torch::Tensor queries = test::random_tensor({5, 14, 64}, 60).to(dtype);
+    const DecodeCaches caches = decode_caches(lengths, 2, 64, 70, dtype);
+    const torch::Tensor together = decode_attention(queries, caches.keys, caches.values);
+    for (size_t b = 0; b < lengths.size(); ++b) {
+      const torch::Tensor alone =
+          decode_attention(queries.narrow(0, b, 1), {caches.keys[b]}, {caches.values[b]});
+      EXPECT_TRUE(torch::equal(together.narrow(0, b, 1), alone)) << "row " << b;
+    }
+  }
+}
+
+TEST(TextDecodeAttention, RejectsCachesThatDoNotMatchTheQueries) {
+  const torch::Tensor queries = torch::randn({2, 4, 8});
+  const torch::Tensor kv = torch::randn({2, 5, 8});
+  EXPECT_THROW(decode_attention(queries, {kv}, {kv}), Error);  // 1 cache, 2 rows
+  EXPECT_THROW(decode_attention(queries, {kv, torch::randn({2, 5, 6})}, {kv, kv}), Error);  // D
+  EXPECT_THROW(decode_attention(torch::randn({2, 3, 8}), {kv, kv}, {kv, kv}),
+               Error);  // 3 heads, 2 kv
+  EXPECT_THROW(
+      decode_attention(queries, {kv, torch::randn({2, 0, 8})}, {kv, torch::randn({2, 0, 8})}),
+      Error);  // an empty cache
 }
 
 }  // namespace
