@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "slowfast.h"
+#include "util/clock.h"
 
 namespace slowfast {
 namespace {
@@ -296,6 +297,7 @@ void Scheduler::decode_loop() {
       waiting_.pop_front();
       lock.unlock();
       std::exception_ptr error;
+      const auto prefill_start = Clock::now();
       try {
         sequence->generation->prefill();
       } catch (...) {
@@ -303,6 +305,7 @@ void Scheduler::decode_loop() {
       }
       lock.lock();
       stats_.prefills++;
+      stats_.prefill_seconds += seconds_since(prefill_start);
       if (error) {
         fail(*sequence, error);
       } else {
@@ -338,6 +341,7 @@ void Scheduler::decode_loop() {
       for (const auto& sequence : batch) generations.push_back(sequence->generation.get());
       lock.unlock();
       std::exception_ptr error;
+      const auto step_start = Clock::now();
       try {
         decode_step(decoder_, lm_head_weight_, generations);
       } catch (...) {
@@ -345,6 +349,7 @@ void Scheduler::decode_loop() {
       }
       lock.lock();
       stats_.decode_steps++;
+      stats_.decode_seconds += seconds_since(step_start);
       stats_.sequence_steps += batch.size();
       stats_.largest_batch = std::max<int64_t>(stats_.largest_batch, batch.size());
       for (const auto& sequence : batch) {

@@ -41,6 +41,10 @@ struct SchedulerStats {
   uint64_t sequence_steps = 0;  // the sum over decode steps of the answers each one advanced
   int64_t largest_batch = 0;    // the most answers one decode step advanced
   uint64_t aborted = 0;
+  // Time the scheduler's thread spent in prefills and in decode steps: tokens per second of
+  // decoding apart from the prefills, which are compute-bound and cost as much in any batch.
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
 };
 
 class Scheduler {

@@ -13,7 +13,8 @@
 // of model (a)'s figures.
 //
 // usage: bench_streams MAKE_RANDOM_CHECKPOINT [WORK_DIR]   (SLOWFAST_SOURCE_ROOT for model/demo;
-// SLOWFAST_BENCH_THREADS for the intra-op threads, SLOWFAST_BENCH_STREAMS="1,4" for some counts)
+// SLOWFAST_BENCH_THREADS for the intra-op threads, SLOWFAST_BENCH_STREAMS="1,4" for some counts,
+// SLOWFAST_BENCH_WEIGHTS_IN_MEMORY=1 for LoadOptions::weights_in_memory)
 // Targets (docs/performance.md, "Many streams"): (a) decode tokens/s at 8 streams >= 5x one
 // stream, at 4 >= 3x; min_stream_share >= 0.8 at every N; the encode ratio <= 2; peak RSS at 8
 // streams <= 1.2x one stream plus 7 KV caches. Exits 1 when one is missed.
@@ -119,6 +120,10 @@ struct RunFigures {
   int64_t peak_rss = 0;
   int64_t kv_cache_bytes = 0;  // one stream's
   double mean_batch = 0;       // answers per decode step
+  // Tokens per second of the scheduler's decode steps alone, and the mean prefill: the wall-clock
+  // figure above also pays one compute-bound prefill per window, which batching cannot share.
+  double step_tokens_per_s = 0;
+  double prefill_seconds = 0;
 };
 
 RunFigures run_streams(const std::shared_ptr<const slowfast::Model>& model, int streams,
@@ -165,6 +170,10 @@ RunFigures run_streams(const std::shared_ptr<const slowfast::Model>& model, int 
   const slowfast::SchedulerStats after = slowfast::scheduler_stats(*model);
   figures.mean_batch = static_cast<double>(after.sequence_steps - before.sequence_steps) /
                        std::max<uint64_t>(1, after.decode_steps - before.decode_steps);
+  figures.step_tokens_per_s = static_cast<double>(after.sequence_steps - before.sequence_steps) /
+                              std::max(1e-9, after.decode_seconds - before.decode_seconds);
+  figures.prefill_seconds = (after.prefill_seconds - before.prefill_seconds) /
+                            std::max<uint64_t>(1, after.prefills - before.prefills);
   figures.kv_cache_bytes = *std::max_element(cache_bytes.begin(), cache_bytes.end());
 
   std::vector<double> windows, encodes;
@@ -193,9 +202,10 @@ void print_run(const RunFigures& f) {
   std::printf(
       "  %d stream(s): decode %.1f tokens/s, %.3f windows/s, window latency p50 %.0f ms p95 %.0f "
       "ms, frame encode p95 %.1f ms, windows per stream:%s (min share %.2f), %.2f answers per "
-      "decode step, peak RSS %.2f GB\n",
+      "decode step, peak RSS %.2f GB; in decode steps %.1f tokens/s, prefill %.2f s per window\n",
       f.streams, f.decode_tokens_per_s, f.windows_per_s, f.p50_window_ms, f.p95_window_ms,
-      f.p95_encode_ms, shares.c_str(), f.min_stream_share, f.mean_batch, f.peak_rss / 1e9);
+      f.p95_encode_ms, shares.c_str(), f.min_stream_share, f.mean_batch, f.peak_rss / 1e9,
+      f.step_tokens_per_s, f.prefill_seconds);
   std::fflush(stdout);
 }
 
@@ -293,12 +303,16 @@ int main(int argc, char** argv) {
       if (const char* threads = std::getenv("SLOWFAST_BENCH_THREADS")) {
         options.num_threads = std::max(1, std::atoi(threads));
       }
+      // SLOWFAST_BENCH_WEIGHTS_IN_MEMORY=1: weights copied into anonymous memory (LoadOptions).
+      if (const char* in_memory = std::getenv("SLOWFAST_BENCH_WEIGHTS_IN_MEMORY")) {
+        options.weights_in_memory = std::atoi(in_memory) != 0;
+      }
       const auto model = slowfast::Model::load(options);
       std::printf(
           "%s: max batch %d, %d intra-op threads, %d-frame windows every %d frames, %d windows "
-          "per stream\n",
+          "per stream, weights %s\n",
           label, options.max_batch, at::get_num_threads(), kWindowFrames, kHopFrames,
-          kWindowsPerStream);
+          kWindowsPerStream, options.weights_in_memory ? "in anonymous memory" : "mapped");
       std::fflush(stdout);
       std::vector<RunFigures> runs;
       for (const int streams : stream_counts()) {
@@ -326,6 +340,15 @@ int main(int argc, char** argv) {
           "  decode tokens/s: 8 streams %.2fx one stream (target >= 5x: %s), 4 streams "
           "%.2fx (target >= 3x: %s)\n",
           at8, verdict(at8 >= 5), at4, verdict(at4 >= 3));
+      // Each window's prefill runs alone (compute-bound), so with prefill P and steps of d1 at
+      // one stream the wall-clock ratio at N streams stays below 1 + max_new_tokens * d1 / P.
+      const double step1 = 1.0 / runs[0].step_tokens_per_s;
+      std::printf(
+          "  in decode steps alone: 8 streams %.2fx one stream, 4 streams %.2fx; prefill %.2f s "
+          "per window bounds the wall-clock ratio at any N below %.2fx\n",
+          runs[3].step_tokens_per_s / runs[0].step_tokens_per_s,
+          runs[2].step_tokens_per_s / runs[0].step_tokens_per_s, runs[0].prefill_seconds,
+          1.0 + tokens * step1 / runs[0].prefill_seconds);
       std::printf(
           "  frame encode p95 while 3 streams generate: %.1f ms, alone %.1f ms = %.2fx "
           "(target <= 2x: %s)\n",

@@ -371,6 +371,9 @@ TEST_F(Golden, AnswersDecodedTogetherEqualTheirSingleRequestResults) {
       EXPECT_GE(after.largest_batch, 2);
       EXPECT_LT(after.decode_steps - before.decode_steps,
                 after.sequence_steps - before.sequence_steps);
+      // The scheduler's own time in prefills and steps (bench_streams' "in steps" figure).
+      EXPECT_GT(after.prefill_seconds, before.prefill_seconds);
+      EXPECT_GT(after.decode_seconds, before.decode_seconds);
       for (size_t i = 0; i < requests.size(); ++i) {
         SCOPED_TRACE("request " + std::to_string(i));
         EXPECT_FALSE(together[i].answer.output_ids.empty());
