@@ -18,11 +18,24 @@ constexpr int64_t kBf16GemvMaxRows = 64;
 // [N, K], both bfloat16 on the CPU, weight contiguous, and the CPU supports the kernel.
 bool bf16_gemv_applies(const torch::Tensor& x, const torch::Tensor& weight);
 
+// How the products are computed; both give bit-identical results.
+enum class Bf16GemvPath {
+  kDotProduct,  // vdpbf16ps: fastest where it issues at the FMA rate (AMD Zen 4)
+  kFma,         // bf16 widened to float32 and two FMAs per pair: faster on Intel's cores
+};
+
+// The path bf16_gemv() takes on this CPU: kFma on Intel, kDotProduct elsewhere;
+// SLOWFAST_BF16_GEMV=fma or =dpbf16 chooses one (a benchmark's comparison).
+Bf16GemvPath bf16_gemv_default_path();
+
 // x: [K] or [R, K] bfloat16, weight: [N, K] bfloat16, bias: [N] bfloat16 or undefined
 // -> float32 [N] or [R, N]: x @ weight^T + bias, accumulated in float32 (round to bfloat16 to
 // match a bfloat16 linear layer). Each row's result is bit-identical to computing that row alone.
 // Weight rows are split across libtorch's intra-op threads.
 torch::Tensor bf16_gemv(const torch::Tensor& x, const torch::Tensor& weight,
                         const torch::Tensor& bias);
+// The same on the given path (tests compare them).
+torch::Tensor bf16_gemv(const torch::Tensor& x, const torch::Tensor& weight,
+                        const torch::Tensor& bias, Bf16GemvPath path);
 
 }  // namespace slowfast

@@ -10,7 +10,8 @@
 // the mean). Per N it prints aggregate decode tokens/s, windows/s, p50/p95 window latency, p95
 // frame-encode latency, each stream's share and the peak RSS; then, on (a), one stream encoding
 // while 3 others generate against that stream encoding alone. The last line is one JSON object
-// of model (a)'s figures.
+// of model (a)'s figures. First it prints what bf16_gemv's products cost at 1, 4 and 8 rows on
+// each of its paths (dpbf16, fma), measured in the same run.
 //
 // usage: bench_streams MAKE_RANDOM_CHECKPOINT [WORK_DIR]   (SLOWFAST_SOURCE_ROOT for model/demo;
 // SLOWFAST_BENCH_THREADS for the intra-op threads, SLOWFAST_BENCH_STREAMS="1,4" for some counts,
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "engine_internal.h"
+#include "layers/bf16_gemv.h"
 #include "slowfast.h"
 #include "util/clock.h"
 
@@ -271,6 +273,50 @@ const char* verdict(bool met) {
 
 }  // namespace
 
+// What a decode step's products cost at 1, 4 and 8 rows on each of bf16_gemv's paths, in one
+// run: the batch ratio is decided here. Weights in anonymous memory, enough distinct matrices
+// (about 600 MB) that they stream from memory as the model's do, not from the cache.
+void print_kernel_table() {
+  if (!slowfast::bf16_gemv_supported()) {
+    std::printf("kernel: no AVX512-BF16 on this CPU, bf16_gemv is not used\n");
+    return;
+  }
+  struct Shape {
+    const char* name;
+    int64_t n, k;
+  };
+  const bool fma_default = slowfast::bf16_gemv_default_path() == slowfast::Bf16GemvPath::kFma;
+  std::printf("kernel (bf16_gemv, %d threads, default path %s): ms per product, GB/s of weights\n",
+              at::get_num_threads(), fma_default ? "fma" : "dpbf16");
+  for (const Shape& shape :
+       {Shape{"gate/up 4864x896", 4864, 896}, Shape{"down 896x4864", 896, 4864},
+        Shape{"lm_head 151936x896", 151936, 896}}) {
+    const int64_t bytes = shape.n * shape.k * 2;
+    const int64_t copies = std::max<int64_t>(1, int64_t{600} * 1000 * 1000 / bytes);
+    std::vector<torch::Tensor> weights;
+    for (int64_t c = 0; c < copies; ++c) {
+      weights.push_back(torch::randn({shape.n, shape.k}).to(torch::kBFloat16));
+    }
+    std::printf("  %-20s", shape.name);
+    for (const int rows : {1, 4, 8}) {
+      const torch::Tensor x = torch::randn({rows, shape.k}).to(torch::kBFloat16);
+      for (const auto path : {slowfast::Bf16GemvPath::kDotProduct, slowfast::Bf16GemvPath::kFma}) {
+        for (const auto& weight : weights) slowfast::bf16_gemv(x, weight, {}, path);  // warm
+        const auto start = Clock::now();
+        constexpr int kPasses = 3;
+        for (int pass = 0; pass < kPasses; ++pass) {
+          for (const auto& weight : weights) slowfast::bf16_gemv(x, weight, {}, path);
+        }
+        const double ms = seconds_since(start) * 1e3 / double(kPasses * copies);
+        std::printf(" | %d rows %s %.3f ms %.1f GB/s", rows,
+                    path == slowfast::Bf16GemvPath::kFma ? "fma" : "dpbf16", ms, bytes / ms / 1e6);
+      }
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: bench_streams MAKE_RANDOM_CHECKPOINT [WORK_DIR]\n");
@@ -287,6 +333,10 @@ int main(int argc, char** argv) {
         throw slowfast::Error("could not write the benchmark model: " + command);
       }
     }
+    if (const char* threads = std::getenv("SLOWFAST_BENCH_THREADS")) {
+      at::set_num_threads(std::max(1, std::atoi(threads)));
+    }
+    print_kernel_table();
     const char* root = std::getenv("SLOWFAST_SOURCE_ROOT");
     const fs::path demo = fs::path(root ? root : ".") / "model/demo";
 

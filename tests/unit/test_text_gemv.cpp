@@ -69,6 +69,36 @@ TEST(TextGemv, SeveralRowsReadTheWeightsOnceAndEachEqualsItsRowAlone) {
   }
 }
 
+TEST(TextGemv, FmaPathIsBitIdenticalToTheDotProductPath) {
+  SLOWFAST_REQUIRE_BF16_GEMV();
+  // Tails (K = 77, 1000, 2200), an odd count of full registers (K = 96), both group sizes of the
+  // dot-product path (K = 1100 takes groups of 4 rows), the FMA path's slices of K (K = 2200:
+  // 1024 values, then the rest with its tail) and groups of 8 rows (9, 13), and values over the
+  // whole bf16 range: tiny ones whose products are denormal (flushed by vdpbf16ps, and by the FMA
+  // path through MXCSR) and large ones.
+  for (const int64_t k : {77, 96, 1000, 1100, 2200}) {
+    torch::Tensor weight = test::random_tensor({83, k}, 90);
+    weight.narrow(0, 0, 10).mul_(1e-20);
+    weight.narrow(0, 10, 10).mul_(1e18);
+    weight = weight.to(torch::kBFloat16);
+    for (const int64_t rows : {1, 3, 8, 9, 13}) {
+      torch::Tensor x = test::random_tensor({rows, k}, 92 + rows);
+      x.narrow(1, 0, k / 4).mul_(1e-20);
+      x.narrow(0, 0, 1).mul_(1e-20);  // whole products and sums denormal against weight rows 0-9
+      x = x.to(torch::kBFloat16);
+      // No bias: it would hide a denormal sum flushed on one path and not on the other.
+      const torch::Tensor dot = bf16_gemv(x, weight, {}, Bf16GemvPath::kDotProduct);
+      const torch::Tensor fma = bf16_gemv(x, weight, {}, Bf16GemvPath::kFma);
+      EXPECT_TRUE(torch::equal(dot, fma))
+          << "K " << k << ", " << rows << " rows: largest difference "
+          << (dot - fma).abs().max().item<double>();
+    }
+  }
+  // MXCSR is the caller's again afterwards: denormals survive float32 arithmetic here.
+  const torch::Tensor tiny = torch::full({1}, 1e-39f);
+  EXPECT_GT((tiny * 1.0f).item<float>(), 0.0f);
+}
+
 TEST(TextGemv, AppliesOnlyToFewBfloat16Rows) {
   const torch::Tensor weight = torch::zeros({8, 16}, torch::kBFloat16);
   EXPECT_FALSE(
