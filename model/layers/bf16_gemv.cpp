@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
@@ -323,6 +324,50 @@ bool bf16_gemv_applies(const torch::Tensor& x, const torch::Tensor& weight) {
          x.is_cpu() && weight.is_cpu() && weight.is_contiguous() && bf16_gemv_supported();
 }
 
+namespace {
+
+void check_applies(const torch::Tensor& x, const torch::Tensor& weight) {
+  if (!bf16_gemv_applies(x, weight)) {
+    throw Error(
+        "bf16_gemv: needs bfloat16 CPU tensors x [K] or [R <= 64, K] and contiguous weight [N, K] "
+        "on a CPU with AVX512-BF16; got x " +
+        c10::str(x.sizes()) + " " + c10::toString(x.scalar_type()) + ", weight " +
+        c10::str(weight.sizes()) + " " + c10::toString(weight.scalar_type()));
+  }
+}
+
+// The products of x [R, K] (contiguous) with every weight row into sums [R, N] float32, then
+// finish(begin, end) on the same thread for weight rows [begin, end) while their sums are in
+// cache: the bias and the rounding cost no further pass over memory or libtorch call.
+template <typename Finish>
+void gemv_rows(const torch::Tensor& rows, const torch::Tensor& weight, Bf16GemvPath path,
+               float* sums, const Finish& finish) {
+  const int64_t n = weight.size(0);
+  const int64_t k = weight.size(1);
+  const int64_t x_rows = rows.size(0);
+  const auto* weight_data = reinterpret_cast<const uint16_t*>(weight.data_ptr<at::BFloat16>());
+  const auto* x_data = reinterpret_cast<const uint16_t*>(rows.data_ptr<at::BFloat16>());
+  if (path == Bf16GemvPath::kFma) {
+    const torch::Tensor split = split_pairs(x_data, x_rows, k);
+    const float* split_data = split.data_ptr<float>();
+    const int64_t stride = split.size(1);
+    at::parallel_for(0, n, kRowsPerTask, [&](int64_t begin, int64_t end) {
+      {
+        FlushDenormals flush;
+        fma_grouped(weight_data, split_data, stride, x_rows, k, n, begin, end, sums);
+      }
+      finish(begin, end);
+    });
+  } else {
+    at::parallel_for(0, n, kRowsPerTask, [&](int64_t begin, int64_t end) {
+      dot_grouped(weight_data, x_data, x_rows, k, n, begin, end, sums);
+      finish(begin, end);
+    });
+  }
+}
+
+}  // namespace
+
 torch::Tensor bf16_gemv(const torch::Tensor& x, const torch::Tensor& weight,
                         const torch::Tensor& bias) {
   return bf16_gemv(x, weight, bias, bf16_gemv_default_path());
@@ -330,37 +375,49 @@ torch::Tensor bf16_gemv(const torch::Tensor& x, const torch::Tensor& weight,
 
 torch::Tensor bf16_gemv(const torch::Tensor& x, const torch::Tensor& weight,
                         const torch::Tensor& bias, Bf16GemvPath path) {
-  if (!bf16_gemv_applies(x, weight)) {
-    throw Error(
-        "bf16_gemv: needs bfloat16 CPU tensors x [K] or [R <= 64, K] and contiguous weight [N, K] "
-        "on a "
-        "CPU with AVX512-BF16; got x " +
-        c10::str(x.sizes()) + " " + c10::toString(x.scalar_type()) + ", weight " +
-        c10::str(weight.sizes()) + " " + c10::toString(weight.scalar_type()));
-  }
+  check_applies(x, weight);
   const int64_t n = weight.size(0);
-  const int64_t k = weight.size(1);
   const int64_t x_rows = x.dim() == 1 ? 1 : x.size(0);
-  const torch::Tensor rows = x.reshape({x_rows, k}).contiguous();
+  const torch::Tensor rows = x.reshape({x_rows, weight.size(1)}).contiguous();
   torch::Tensor out = torch::empty({x_rows, n}, x.options().dtype(torch::kFloat32));
-  const auto* weight_data = reinterpret_cast<const uint16_t*>(weight.data_ptr<at::BFloat16>());
-  const auto* x_data = reinterpret_cast<const uint16_t*>(rows.data_ptr<at::BFloat16>());
-  float* out_data = out.data_ptr<float>();
-  if (path == Bf16GemvPath::kFma) {
-    const torch::Tensor split = split_pairs(x_data, x_rows, k);
-    const float* split_data = split.data_ptr<float>();
-    const int64_t stride = split.size(1);
-    at::parallel_for(0, n, kRowsPerTask, [&](int64_t begin, int64_t end) {
-      FlushDenormals flush;
-      fma_grouped(weight_data, split_data, stride, x_rows, k, n, begin, end, out_data);
-    });
-  } else {
-    at::parallel_for(0, n, kRowsPerTask, [&](int64_t begin, int64_t end) {
-      dot_grouped(weight_data, x_data, x_rows, k, n, begin, end, out_data);
-    });
-  }
-  if (bias.defined()) out.add_(bias.to(torch::kFloat32));
+  float* sums = out.data_ptr<float>();
+  const torch::Tensor bias32 = bias.defined() ? bias.to(torch::kFloat32).contiguous() : bias;
+  const float* bias_data = bias32.defined() ? bias32.data_ptr<float>() : nullptr;
+  gemv_rows(rows, weight, path, sums, [&](int64_t begin, int64_t end) {
+    if (!bias_data) return;
+    for (int64_t r = 0; r < x_rows; ++r) {
+      for (int64_t i = begin; i < end; ++i) sums[r * n + i] += bias_data[i];
+    }
+  });
   return x.dim() == 1 ? out.view({n}) : out;
+}
+
+torch::Tensor bf16_linear(const torch::Tensor& x, const torch::Tensor& weight,
+                          const torch::Tensor& bias) {
+  check_applies(x, weight);
+  const int64_t n = weight.size(0);
+  const int64_t x_rows = x.dim() == 1 ? 1 : x.size(0);
+  const torch::Tensor rows = x.reshape({x_rows, weight.size(1)}).contiguous();
+  torch::Tensor sums = torch::empty({x_rows, n}, x.options().dtype(torch::kFloat32));
+  torch::Tensor out = torch::empty({x_rows, n}, x.options());
+  float* sum_data = sums.data_ptr<float>();
+  at::BFloat16* out_data = out.data_ptr<at::BFloat16>();
+  const torch::Tensor bias_rows = bias.defined() ? bias.contiguous() : bias;
+  const at::BFloat16* bias_data =
+      bias_rows.defined() ? bias_rows.data_ptr<at::BFloat16>() : nullptr;
+  gemv_rows(rows, weight, bf16_gemv_default_path(), sum_data, [&](int64_t begin, int64_t end) {
+    for (int64_t r = 0; r < x_rows; ++r) {
+      for (int64_t i = begin; i < end; ++i) {
+        // One float32 addition, then round to nearest even: what out.add_(bias).to(bf16) does.
+        const float sum = sum_data[r * n + i];
+        out_data[r * n + i] =
+            at::BFloat16(bias_data ? sum + static_cast<float>(bias_data[i]) : sum);
+      }
+    }
+  });
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = n;
+  return out.view(shape);
 }
 
 }  // namespace slowfast

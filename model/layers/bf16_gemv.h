@@ -34,7 +34,12 @@ Bf16GemvPath bf16_gemv_default_path();
 // Weight rows are split across libtorch's intra-op threads.
 torch::Tensor bf16_gemv(const torch::Tensor& x, const torch::Tensor& weight,
                         const torch::Tensor& bias);
-// The same on the given path (tests compare them).
+// x @ weight^T + bias rounded to bfloat16, shaped as x with N last: a bfloat16 linear layer's
+// result (the float32 sum plus the bias, rounded once), with the bias and the rounding done
+// beside the products instead of as further passes.
+torch::Tensor bf16_linear(const torch::Tensor& x, const torch::Tensor& weight,
+                          const torch::Tensor& bias);
+// bf16_gemv() on the given path (tests compare them).
 torch::Tensor bf16_gemv(const torch::Tensor& x, const torch::Tensor& weight,
                         const torch::Tensor& bias, Bf16GemvPath path);
 

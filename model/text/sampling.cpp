@@ -158,8 +158,17 @@ torch::Tensor next_token(const torch::Tensor& logits, const SamplingParams& para
                          const torch::Tensor& previous_ids, int64_t vocab_limit,
                          at::Generator& generator) {
   validate(params);
+  const bool penalised =
+      params.repetition_penalty != 1.0 && previous_ids.defined() && previous_ids.numel() > 0;
+  if (params.temperature == 0.0 && !penalised) {
+    // Greedy: the first largest logit below the limit, found in place. Copying the vocabulary
+    // to mask its tail (600 KB a row, freshly mapped) took most of a decode step's sampling.
+    torch::Tensor scores = as_float_vector(logits);
+    if (vocab_limit > 0 && vocab_limit < scores.size(0)) scores = scores.narrow(0, 0, vocab_limit);
+    return scores.argmax(/*dim=*/0, /*keepdim=*/true);
+  }
   torch::Tensor scores = limit_vocabulary(logits, vocab_limit);
-  if (params.repetition_penalty != 1.0 && previous_ids.defined() && previous_ids.numel() > 0) {
+  if (penalised) {
     scores = penalise(scores.clone(), previous_ids.to(scores.device(), torch::kLong),
                       params.repetition_penalty);
   }

@@ -99,6 +99,29 @@ TEST(TextGemv, FmaPathIsBitIdenticalToTheDotProductPath) {
   EXPECT_GT((tiny * 1.0f).item<float>(), 0.0f);
 }
 
+TEST(TextGemv, LinearRoundsTheSumPlusBiasOnceAsTheFloat32ResultDoes) {
+  SLOWFAST_REQUIRE_BF16_GEMV();
+  const torch::Tensor weight = test::random_tensor({203, 77}, 96).to(torch::kBFloat16);
+  const torch::Tensor bias = test::random_tensor({203}, 97).to(torch::kBFloat16);
+  for (const int64_t rows : {1, 5, 8}) {
+    const torch::Tensor x = test::random_tensor({rows, 77}, 98).to(torch::kBFloat16);
+    for (const torch::Tensor& b : {bias, torch::Tensor()}) {
+      const torch::Tensor fused = bf16_linear(x, weight, b);
+      ASSERT_EQ(fused.scalar_type(), torch::kBFloat16);
+      ASSERT_EQ(fused.sizes(), torch::IntArrayRef({rows, 203}));
+      // Bit for bit what the float32 result gives once rounded: the decode steps' numbers stay.
+      EXPECT_TRUE(torch::equal(fused, bf16_gemv(x, weight, b).to(torch::kBFloat16)))
+          << rows << " rows, bias " << b.defined();
+    }
+  }
+  // A non-contiguous bias and a 1-D x keep their meaning.
+  const torch::Tensor strided_bias =
+      test::random_tensor({203, 2}, 99).to(torch::kBFloat16).select(1, 1);
+  const torch::Tensor row = test::random_tensor({77}, 100).to(torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(bf16_linear(row, weight, strided_bias),
+                           bf16_gemv(row, weight, strided_bias).to(torch::kBFloat16)));
+}
+
 TEST(TextGemv, AppliesOnlyToFewBfloat16Rows) {
   const torch::Tensor weight = torch::zeros({8, 16}, torch::kBFloat16);
   EXPECT_FALSE(
