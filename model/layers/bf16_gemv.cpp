@@ -55,11 +55,12 @@ __attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
 
 // The weights stream in order, rows after rows: the two cache lines kPrefetchBytes ahead are
 // requested now, so that misses stay in flight while several x rows' products keep the core busy
-// (the hardware prefetcher alone lets a core's bandwidth fall with the work per line).
+// (the hardware prefetcher alone lets a core's bandwidth fall with the work per line). Into L2,
+// not L1, which keeps the x rows: gate/up at 1 row 0.38 -> 0.31 ms, down at 8 rows 0.63 -> 0.58.
 inline void prefetch_ahead(const uint16_t* w, int64_t distance = kPrefetchBytes) {
   const char* line = reinterpret_cast<const char*>(w) + distance;
-  _mm_prefetch(line, _MM_HINT_T0);
-  _mm_prefetch(line + 64, _MM_HINT_T0);
+  _mm_prefetch(line, _MM_HINT_T1);
+  _mm_prefetch(line + 64, _MM_HINT_T1);
 }
 
 // out[b * n + r] = dot(weight row r, x row b) for weight rows [begin, end) and the `Rows` rows of

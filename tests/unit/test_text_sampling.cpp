@@ -91,6 +91,27 @@ TEST(TextSampling, GreedyIsArgmaxAfterPenaltyAndLimit) {
   EXPECT_EQ(choose_next_token(logits, penalised, {1}, 3, generator), 2);  // 3 / 1.5 < 2.5
 }
 
+TEST(TextSampling, GreedyOnTheDeviceChoosesAsTheHostDoes) {
+  // next_token() takes the greedy argmax of the limited view in place: the same id as masking a
+  // copy, including ties (the first), a NaN past the limit and a limited range of -inf only.
+  at::Generator generator = make_sampling_generator(0);
+  const SamplingParams greedy;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (const auto& [values, limit] :
+       {std::pair<std::vector<float>, int64_t>{{0.1f, 3.0f, 2.5f, 9.0f}, 3},
+        {{2.0f, 5.0f, 5.0f, nan}, 3},
+        {{-inf, -inf, 7.0f}, 2},
+        {{1.0f, nan, 4.0f}, 0},
+        {{0.5f, 0.25f}, 5}}) {
+    const torch::Tensor logits = torch::tensor(values);
+    EXPECT_EQ(next_token(logits, greedy, {}, limit, generator).item<int64_t>(),
+              choose_next_token(logits, greedy, {}, limit, generator))
+        << "limit " << limit;
+  }
+  EXPECT_EQ(next_token(vec({2.0f, 5.0f, 5.0f, 9.0f}), greedy, {}, 3, generator).item<int64_t>(), 1);
+}
+
 TEST(TextSampling, SameSeedSameDraws) {
   SamplingParams params;
   params.temperature = 1.0;
