@@ -15,7 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STEP_LIMIT_S 10
+#include "../pipeline/test_time_scale.h"
+
+/* Seconds a state change, a seek or a first answer may take: times SLOWFAST_TEST_TIME_SCALE,
+ * which a run under the sanitizers or valgrind sets. */
+#define STEP_LIMIT_S ((gint) (10 * test_time_scale ()))
+#define ANSWER_LIMIT_S ((gint) (60 * test_time_scale ()))
 #define TORTURE_SEED 20261203
 
 /* ---- watchdog: a deadlock fails the test instead of hanging it ---- */
@@ -51,7 +56,7 @@ watchdog_arm (const gchar * step)
   }
   g_mutex_lock (&watchdog_lock);
   watchdog_step = step;
-  watchdog_deadline = g_get_monotonic_time () + STEP_LIMIT_S * G_USEC_PER_SEC;
+  watchdog_deadline = g_get_monotonic_time () + (gint64) STEP_LIMIT_S * G_USEC_PER_SEC;
   g_mutex_unlock (&watchdog_lock);
 }
 
@@ -83,7 +88,8 @@ change_state (GstElement * pipeline, GstState state, const gchar * step)
   watchdog_arm (step);
   ret = gst_element_set_state (pipeline, state);
   fail_if (ret == GST_STATE_CHANGE_FAILURE, "%s: state change failed", step);
-  ret = gst_element_get_state (pipeline, &current, NULL, STEP_LIMIT_S * GST_SECOND);
+  ret = gst_element_get_state (pipeline, &current, NULL,
+      (GstClockTime) STEP_LIMIT_S * GST_SECOND);
   watchdog_disarm ();
   fail_if (ret == GST_STATE_CHANGE_ASYNC, "%s: not done after %d s", step, STEP_LIMIT_S);
   fail_if (ret == GST_STATE_CHANGE_FAILURE, "%s: state change failed", step);
@@ -171,11 +177,12 @@ element_options (void)
       "hop-frames=2 sample-fps=0 max-new-tokens=16 stream-tokens=true", model);
 }
 
-/* Waits up to 60 s (sanitizer builds answer slowly) for an answer posted after the call. */
+/* Waits up to ANSWER_LIMIT_S (sanitizer builds answer slowly) for an answer posted after the
+ * call. */
 static gboolean
 wait_for_answer (BusCounts * counts)
 {
-  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  gint64 deadline = g_get_monotonic_time () + (gint64) ANSWER_LIMIT_S * G_USEC_PER_SEC;
   gboolean answered = FALSE;
   guint seen;
 
@@ -294,7 +301,7 @@ live_cycles (guint cycles, GRand * rand, BusCounts * counts, guint * cut_mid_ans
     /* The last cycle shows the element still answers after all the others. */
     if (i == cycles - 1)
       fail_unless (wait_for_answer (counts),
-          "no answer within 60 s in the last cycle: the element stopped working");
+          "no answer within %d s in the last cycle: the element stopped working", ANSWER_LIMIT_S);
     g_mutex_lock (&counts->lock);
     mid_answer = counts->tokens_after_last_answer > 0;
     g_mutex_unlock (&counts->lock);
@@ -363,7 +370,7 @@ make_clip (void)
   bus = gst_element_get_bus (pipeline);
   fail_unless (gst_element_set_state (pipeline,
           GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
-  message = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+  message = gst_bus_timed_pop_filtered (bus, (GstClockTime) ANSWER_LIMIT_S * GST_SECOND,
       GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
   fail_unless (message != NULL && GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS,
       "writing the clip failed");
@@ -410,7 +417,7 @@ seek_round (const gchar * clip, guint seeks, GRand * rand, BusCounts * totals)
   }
   change_state (pipeline, GST_STATE_PLAYING, "PLAYING after the seeks");
   fail_unless (wait_for_answer (totals),
-      "no answer within 60 s after the seeks: the element stopped working");
+      "no answer within %d s after the seeks: the element stopped working", ANSWER_LIMIT_S);
   change_state (pipeline, GST_STATE_NULL, "-> NULL after the seeks");
   assert_no_error (totals, "seek");
   gst_object_unref (pipeline);

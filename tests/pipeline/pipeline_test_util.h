@@ -6,6 +6,8 @@
 #include <gst/app/gstappsink.h>
 #include <json-glib/json-glib.h>
 
+#include "test_time_scale.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,24 +23,6 @@
       exit (1);                                                               \
     }                                                                         \
   } while (0)
-
-/* $SLOWFAST_TEST_TIME_SCALE (default 1): how many times longer a test's own time bounds are.
- * tests/stress/run_sanitizers.sh sets it, as sanitized code runs several times slower; meson's
- * timeouts get the same factor through --timeout-multiplier. */
-static inline double
-pipeline_test_time_scale (void)
-{
-  const gchar *text = g_getenv ("SLOWFAST_TEST_TIME_SCALE");
-  gchar *end = NULL;
-  double scale;
-
-  if (text == NULL || *text == '\0')
-    return 1.0;
-  scale = g_ascii_strtod (text, &end);
-  CHECK (*end == '\0' && scale >= 1.0 && scale <= 100.0,
-      "SLOWFAST_TEST_TIME_SCALE='%s' is not a number from 1 to 100", text);
-  return scale;
-}
 
 /* $SLOWFAST_TEST_MODEL, else $SLOWFAST_SHARED/golden/a/model; NULL (and `reason`) when neither. */
 static inline gchar *

@@ -51,7 +51,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_odr_violation=0:alloca
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/tests/stress/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 # Sanitized code runs 2-3x slower: meson's timeouts are tripled, and so are the tests' own time
-# bounds (pipeline_test_time_scale in tests/pipeline/pipeline_test_util.h).
+# bounds (test_time_scale in tests/pipeline/test_time_scale.h).
 export SLOWFAST_TEST_TIME_SCALE=${SLOWFAST_TEST_TIME_SCALE:-3}
 # meson names the log after the wrapper.
 log="$build/meson-logs/testlog-sanitizer_wrapper.sh.txt"

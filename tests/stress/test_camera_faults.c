@@ -8,7 +8,7 @@
  *       packets dropped on the server side (fixed seed).
  *
  * After each fault, answers must come again within RESUME_LIMIT_S (the figure is printed; both
- * bounds are multiplied by $SLOWFAST_TEST_TIME_SCALE, see pipeline_test_time_scale);
+ * bounds are multiplied by $SLOWFAST_TEST_TIME_SCALE, see tests/pipeline/test_time_scale.h);
  * the client must end cleanly on SIGINT (no deadlock); every window the element drops is a
  * slowfast-dropped line (counted and printed). The server-kill-and-restart fault is
  * tests/pipeline/test_rtsp_camera.c. Bounded: the whole test fails after HARD_TIMEOUT_S. */
@@ -330,9 +330,9 @@ main (int argc, char **argv)
     "--window-frames", "16", "--hop-frames", "8", "--sample-fps", "10",
     "--max-new-tokens", "8", "--set", "temperature=0", NULL
   };
-  t.resume_limit_s = (guint) (RESUME_LIMIT_S * pipeline_test_time_scale ());
+  t.resume_limit_s = (guint) (RESUME_LIMIT_S * test_time_scale ());
   t.out = client_process_spawn (client_argv,
-      (guint) (HARD_TIMEOUT_S * pipeline_test_time_scale ()), &t.client, &out_fd);
+      (guint) (HARD_TIMEOUT_S * test_time_scale ()), &t.client, &out_fd);
   g_io_add_watch (t.out, G_IO_IN | G_IO_HUP | G_IO_ERR, on_client_output, &t);
   g_child_watch_add (t.client, on_client_exit, &t);
   the_test = &t;
