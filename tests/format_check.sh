@@ -8,7 +8,7 @@ root=${SLOWFAST_SOURCE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$root"
 command -v clang-format >/dev/null || { echo "clang-format is not installed (setup.sh installs it)"; exit 1; }
 c_headers=(tests/element/slowfast_test_util.h tests/pipeline/pipeline_test_util.h
-  tests/pipeline/client_process.h)
+  tests/pipeline/client_process.h tests/pipeline/test_time_scale.h)
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   mapfile -t files < <(git ls-files -- '*.cpp' '*.h')
 else
