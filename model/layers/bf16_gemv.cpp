@@ -107,7 +107,8 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void dot_rows(const uint1
 // The same products as one vdpbf16ps, as two float32 FMAs: vdpbf16ps adds a pair's odd product,
 // then its even one, each rounded once (to nearest even, denormals in and out flushed to zero,
 // which the caller's MXCSR sets), so these sums are bit-identical to dot_rows'. Where vdpbf16ps
-// issues at half the FMA rate (Intel's Sapphire Rapids: 1.3 against 5.5 G/s per core), a weight
+// issues at a quarter of the FMA rate (the development Xeon, family 6 model 207:
+// 1.3 against 5.5 G/s per core), a weight
 // vector's 2 x Rows FMAs plus its 2 widening instructions take about half the cycles, which is
 // what decides the step once several rows share each weight. x_split holds each row in float32,
 // every 32-value chunk as its 16 even then its 16 odd values (zeros past k), `stride` floats
@@ -309,8 +310,8 @@ Bf16GemvPath bf16_gemv_default_path() {
       if (name == "dpbf16") return Bf16GemvPath::kDotProduct;
       throw Error("SLOWFAST_BF16_GEMV: '" + name + "' is neither 'fma' nor 'dpbf16'");
     }
-    // Intel's cores issue vdpbf16ps at half the FMA rate; AMD's Zen 4 at the full rate, where
-    // the widening instructions would only add work.
+    // Intel's Xeon measured vdpbf16ps at a quarter of its FMA rate; on the AMD EPYC it issued
+    // about one per cycle (docs/performance.md), where the widening would only add work.
     __builtin_cpu_init();
     return __builtin_cpu_is("intel") ? Bf16GemvPath::kFma : Bf16GemvPath::kDotProduct;
   }();
