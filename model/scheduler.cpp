@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "layers/kernel_threads.h"
 #include "slowfast.h"
 #include "util/clock.h"
 
@@ -145,6 +146,7 @@ void Scheduler::encode_loop() {
           if (room == 0) break;
         }
       }
+      vision_running_.store(1);
     }
 
     std::vector<torch::Tensor> results;
@@ -172,6 +174,8 @@ void Scheduler::encode_loop() {
     }
 
     std::lock_guard<std::mutex> lock(mutex_);
+    vision_running_.store(0);
+    vision_idle_.notify_all();
     stats_.vision_calls++;
     for (size_t i = 0; i < slices.size(); ++i) {
       EncodeRequest& request = *slices[i].request;
@@ -277,6 +281,13 @@ void Scheduler::fail(Sequence& sequence, std::exception_ptr error) {
 }
 
 void Scheduler::decode_loop() {
+  // Frames first: a decode step or prefill waits between its loops while a vision call runs, so
+  // the call has every core (a stream's frame-encode latency stays near its latency alone).
+  set_loop_gate([this] {
+    if (vision_running_.load() == 0) return;
+    std::unique_lock<std::mutex> lock(mutex_);
+    vision_idle_.wait(lock, [&] { return stopping_ || vision_running_.load() == 0; });
+  });
   const auto steppable = [](const std::shared_ptr<Sequence>& sequence) {
     return sequence->acknowledged && !sequence->done;
   };

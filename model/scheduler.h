@@ -16,6 +16,7 @@
 // the next step without touching the others.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -93,11 +94,15 @@ class Scheduler {
   std::condition_variable encode_wake_;   // the encode thread: frames queued, or stopping
   std::condition_variable decode_wake_;   // the decode thread: answers queued or acknowledged
   std::condition_variable callers_wake_;  // callers: results ready
+  std::condition_variable vision_idle_;   // the decode thread, paused: a vision call ended
   std::deque<std::shared_ptr<EncodeRequest>> encode_queue_;
   std::deque<std::shared_ptr<Sequence>> waiting_;  // not admitted yet, oldest first
   std::vector<std::shared_ptr<Sequence>> active_;  // prefilled, not finished, oldest first
   SchedulerStats stats_;
   bool stopping_ = false;
+  // Vision calls running (0 or 1). Written under mutex_; read without it by the decode thread's
+  // loop gate, which pauses decoding between loops while a frame is encoded.
+  std::atomic<int> vision_running_{0};
   std::once_flag started_;
   std::thread encode_thread_;
   std::thread decode_thread_;

@@ -9,9 +9,9 @@
 #include <type_traits>
 #include <vector>
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include "layers/kernel_threads.h"
 #include "slowfast.h"
 
 // GCC 12's AVX512 intrinsics pass _mm512_undefined_*() as the unused merge source, which its own
@@ -25,9 +25,17 @@ namespace {
 constexpr int64_t kLanes = 32;
 // Rows per thread task: large enough to amortise scheduling, small enough to balance.
 constexpr int64_t kRowsPerTask = 64;
+// Weight rows per parallel loop: lm_head (151,936 rows, 10-15 ms) runs as several loops of about
+// 1 ms, each passing the thread's loop gate (kernel_threads.h), so a frame to encode waits for
+// at most one of them.
+constexpr int64_t kRowsPerLoop = 16384;
 // How far ahead of the products the weights are requested (prefetch_ahead): 4 KB measured best
 // of 1-16 KB (gate/up at 8 rows 0.68 -> 0.44 ms, lm_head at 1 row 12.5 -> 10.5 ms).
 constexpr int64_t kPrefetchBytes = 4096;
+// Where K is sliced, how many row-slices ahead the weights are requested: one row-slice is read
+// in about 100 ns, less than a miss takes under load (down at 8 rows: 1 row ahead 0.55 ms,
+// 2 rows 0.49 ms).
+constexpr int64_t kSliceRowsAhead = 2;
 
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512bh load_bf16(
     const uint16_t* source) {
@@ -57,10 +65,14 @@ __attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
 // requested now, so that misses stay in flight while several x rows' products keep the core busy
 // (the hardware prefetcher alone lets a core's bandwidth fall with the work per line). Into L2,
 // not L1, which keeps the x rows: gate/up at 1 row 0.38 -> 0.31 ms, down at 8 rows 0.63 -> 0.58.
-inline void prefetch_ahead(const uint16_t* w, int64_t distance = kPrefetchBytes) {
-  const char* line = reinterpret_cast<const char*>(w) + distance;
+inline void prefetch_lines(const uint16_t* w) {
+  const char* line = reinterpret_cast<const char*>(w);
   _mm_prefetch(line, _MM_HINT_T1);
   _mm_prefetch(line + 64, _MM_HINT_T1);
+}
+
+inline void prefetch_ahead(const uint16_t* w) {
+  prefetch_lines(w + kPrefetchBytes / int64_t{sizeof(uint16_t)});
 }
 
 // out[b * n + r] = dot(weight row r, x row b) for weight rows [begin, end) and the `Rows` rows of
@@ -136,10 +148,22 @@ SLOWFAST_FMA_TARGET void fma_rows(const uint16_t* weight, const float* x_split, 
                                   int64_t last, __m512* partial, float* out) {
   const int64_t full = k / kLanes * kLanes;
   const int64_t pairs_end = last == k ? full : last;
-  // Sliced, the weights are read a slice of each row at a time: the next row's slice is next.
-  const int64_t distance = first == 0 && last == k ? kPrefetchBytes : k * int64_t{sizeof(uint16_t)};
+  const bool whole_rows = first == 0 && last == k;
   for (int64_t row = begin; row < end; ++row) {
     const uint16_t* w = weight + row * k;
+    // Sliced, the weights are read a slice of each row at a time, so what is wanted next is not
+    // kPrefetchBytes on but the slice kSliceRowsAhead rows down: past the block's end, the next
+    // slice's first rows (after the last slice, the next block's). ahead + j is that position.
+    const uint16_t* ahead = w + kPrefetchBytes / int64_t{sizeof(uint16_t)};
+    if (!whole_rows) {
+      int64_t target = row + kSliceRowsAhead;
+      int64_t column = target < end ? first : 0;
+      if (target >= end && last != k) {
+        target -= end - begin;
+        column = last;
+      }
+      ahead = weight + target * k + column - first;
+    }
     __m512* saved = partial + (row - begin) * 2 * Rows;
     __m512 even[Rows], odd[Rows];
     for (int b = 0; b < Rows; ++b) {
@@ -149,7 +173,7 @@ SLOWFAST_FMA_TARGET void fma_rows(const uint16_t* weight, const float* x_split, 
     __m512 we0, wo0, we1, wo1;
     int64_t j = first;
     for (; j + 2 * kLanes <= pairs_end; j += 2 * kLanes) {
-      prefetch_ahead(w + j, distance);
+      prefetch_lines(ahead + j);
       widen_pairs(_mm512_loadu_si512(w + j), we0, wo0);
       widen_pairs(_mm512_loadu_si512(w + j + kLanes), we1, wo1);
       for (int b = 0; b < Rows; ++b) {
@@ -252,9 +276,11 @@ SLOWFAST_FMA_TARGET void fma_grouped(const uint16_t* weight, const float* x_spli
                                      float* out) {
   constexpr int64_t kRowsPerBlock = 16;
   constexpr int64_t kGroupRows = 8;
-  // A slice of the group's float32 x rows fills at most 32 KB of L1 (1024 values at 8 rows,
-  // 8192 at 1 row, where short rows then need no slices at all).
-  constexpr int64_t kSliceBytes = 32 * 1024;
+  // A slice of the group's float32 x rows fills at most 16 KB of L1 (512 values at 8 rows,
+  // 4096 at 1 row, where short rows then need no slices at all): beside it, the block's saved
+  // accumulators (16 KB at 8 rows) and the weights passing through. 32 KB left too little of
+  // the 48 KB L1 (down at 8 rows: 0.72 ms, against 0.55 ms at 16 KB).
+  constexpr int64_t kSliceBytes = 16 * 1024;
   __m512 partial[kRowsPerBlock * 2 * kGroupRows];
   for (int64_t block = begin; block < end; block += kRowsPerBlock) {
     const int64_t block_end = std::min(end, block + kRowsPerBlock);
@@ -353,18 +379,24 @@ void gemv_rows(const torch::Tensor& rows, const torch::Tensor& weight, Bf16GemvP
     const torch::Tensor split = split_pairs(x_data, x_rows, k);
     const float* split_data = split.data_ptr<float>();
     const int64_t stride = split.size(1);
-    at::parallel_for(0, n, kRowsPerTask, [&](int64_t begin, int64_t end) {
-      {
-        FlushDenormals flush;
-        fma_grouped(weight_data, split_data, stride, x_rows, k, n, begin, end, sums);
-      }
-      finish(begin, end);
-    });
+    for (int64_t first = 0; first < n; first += kRowsPerLoop) {
+      parallel_chunks(
+          first, std::min(n, first + kRowsPerLoop), kRowsPerTask, [&](int64_t begin, int64_t end) {
+            {
+              FlushDenormals flush;
+              fma_grouped(weight_data, split_data, stride, x_rows, k, n, begin, end, sums);
+            }
+            finish(begin, end);
+          });
+    }
   } else {
-    at::parallel_for(0, n, kRowsPerTask, [&](int64_t begin, int64_t end) {
-      dot_grouped(weight_data, x_data, x_rows, k, n, begin, end, sums);
-      finish(begin, end);
-    });
+    for (int64_t first = 0; first < n; first += kRowsPerLoop) {
+      parallel_chunks(first, std::min(n, first + kRowsPerLoop), kRowsPerTask,
+                      [&](int64_t begin, int64_t end) {
+                        dot_grouped(weight_data, x_data, x_rows, k, n, begin, end, sums);
+                        finish(begin, end);
+                      });
+    }
   }
 }
 

@@ -8,9 +8,9 @@
 #include <limits>
 #include <string>
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include "layers/kernel_threads.h"
 #include "slowfast.h"
 #include "text/grouped_attention.h"
 
@@ -156,7 +156,7 @@ void run_kernel(const torch::Tensor& queries, const std::vector<torch::Tensor>& 
   T* out_data = out.data_ptr<T>();
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
 
-  at::parallel_for(0, batch * kv_heads, 1, [&](int64_t begin, int64_t end) {
+  parallel_chunks(0, batch * kv_heads, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(static_cast<size_t>(std::max<int64_t>(1, longest)));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / kv_heads;

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "layers/bf16_gemv.h"
+#include "layers/kernel_threads.h"
 #include "slowfast.h"
 #include "text/forward_pass.h"
 #include "text/rope.h"
@@ -101,7 +102,10 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds,
   }
 
   torch::Tensor hidden = inputs_embeds.to(options);
-  for (auto& layer : decoder_layers_) hidden = layer->forward(hidden, pass, cache);
+  for (auto& layer : decoder_layers_) {
+    pass_loop_gate();  // a prefill's layers are oneDNN's loops, not the kernels' own
+    hidden = layer->forward(hidden, pass, cache);
+  }
   cache.advance(length);
   return norm->forward(hidden);
 }
