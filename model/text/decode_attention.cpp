@@ -73,51 +73,186 @@ struct HeadJob {
   float scale;
 };
 
-// One sequence and key/value head: its `groups` query heads [G, D] against `length` cached keys
-// and values -> out [G, D]. `scores` holds `length` floats.
+// Per-thread working memory of attend_group(), reused from one item to the next.
+struct Scratch {
+  std::vector<float> queries;  // [G, chunks * 16] float32, zeros past D
+  std::vector<float> scores;   // [G, L rounded up to 16]: scores, then softmax weights
+  std::vector<float> context;  // [G, 2, chunks * 16]: the weighted sums of even and odd positions
+  std::vector<float> totals;   // [G]: the softmax denominators
+};
+
+// e^x in float32 for x <= 0 (scores less their maximum), within 2 ulp: x = n ln 2 + r with
+// |r| <= ln 2 / 2, e^r by its Taylor polynomial to r^7 / 7!, times 2^n. libm's expf, called once
+// per score and head, took as long as the products.
+SLOWFAST_AVX512 inline __m512 exp_negative(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));  // e^-104 is below the smallest denormal
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  // ln 2, high bits exact
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);      // ln 2, the rest
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// Lane i of the result: the sum of the 16 lanes of v[i]. A fixed tree of 45 instructions where
+// one sum_lanes() per vector takes 112.
+SLOWFAST_AVX512 inline __m512 sum_lanes_16(const __m512* v) {
+  __m512 pairs[8], quads[4], halves[2];
+  for (int i = 0; i < 8; ++i) {  // per 128-bit block: sums for v[2i] and v[2i+1]
+    pairs[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                             _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  }
+  for (int i = 0; i < 4; ++i) {  // per block: one sum for each of v[4i..4i+3]
+    quads[i] = _mm512_add_ps(_mm512_shuffle_ps(pairs[2 * i], pairs[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(pairs[2 * i], pairs[2 * i + 1], 0xee));
+  }
+  for (int i = 0; i < 2; ++i) {  // blocks added in pairs
+    halves[i] = _mm512_add_ps(_mm512_shuffle_f32x4(quads[2 * i], quads[2 * i + 1], 0x88),
+                              _mm512_shuffle_f32x4(quads[2 * i], quads[2 * i + 1], 0xdd));
+  }
+  return _mm512_add_ps(_mm512_shuffle_f32x4(halves[0], halves[1], 0x88),
+                       _mm512_shuffle_f32x4(halves[0], halves[1], 0xdd));
+}
+
+// Rows [count <= 16, D] of T at `stride` -> float32 [16, chunks * 16] in `block`, zeros past the
+// rows and past D, so the passes below read whole registers without masks.
 template <typename T>
-SLOWFAST_AVX512 void attend_head(const T* query, const T* key, const T* value, const HeadJob& job,
-                                 float* scores, T* out) {
-  const int64_t chunks = (job.head_dim + kLanes - 1) / kLanes;
+SLOWFAST_AVX512 void widen_block(const T* rows, int64_t count, int64_t stride, int64_t chunks,
+                                 const __mmask16* masks, float* block) {
+  const int64_t width = chunks * kLanes;
+  for (int64_t j = 0; j < count; ++j) {
+    for (int64_t c = 0; c < chunks; ++c) {
+      _mm512_storeu_ps(block + j * width + c * kLanes,
+                       load_lanes(rows + j * stride + c * kLanes, masks[c]));
+    }
+  }
+  std::fill(block + count * width, block + kLanes * width, 0.0f);
+}
+
+// One sequence and key/value head: its `groups` query heads [G, D] against `length` cached keys
+// and values -> out [G, D]. Keys and values are widened 16 positions at a time into a block that
+// stays in L1 while every query head uses it (widening all of them first made each head read
+// them again from L2); each 16 keys' products are summed in one tree.
+template <typename T, int Chunks>
+SLOWFAST_AVX512 void attend_group(const T* query, const T* key, const T* value, const HeadJob& job,
+                                  Scratch& scratch, T* out) {
+  // Chunks > 0: a head's register count known when compiled (Qwen2's 64 and 128 values); 0: any
+  // other head size, counted here.
+  const int64_t chunks = Chunks > 0 ? Chunks : (job.head_dim + kLanes - 1) / kLanes;
+  const int64_t width = chunks * kLanes;
+  const int64_t length = job.length;
+  const int64_t groups = job.groups;
+  const int64_t blocks = (length + kLanes - 1) / kLanes;
+  const int64_t padded = blocks * kLanes;
   __mmask16 masks[kMaxChunks];
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t count = std::min(kLanes, job.head_dim - c * kLanes);
     masks[c] = static_cast<__mmask16>((1u << count) - 1);
   }
-  for (int64_t g = 0; g < job.groups; ++g) {
-    const T* q = query + g * job.head_dim;
-    __m512 q_lanes[kMaxChunks];
-    for (int64_t c = 0; c < chunks; ++c) q_lanes[c] = load_lanes(q + c * kLanes, masks[c]);
+  scratch.queries.resize(static_cast<size_t>(groups * width));
+  scratch.scores.resize(static_cast<size_t>(groups * padded));
+  scratch.context.assign(static_cast<size_t>(groups * 2 * width), 0.0f);
+  float* queries = scratch.queries.data();
+  float* scores = scratch.scores.data();
+  float* context = scratch.context.data();
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t c = 0; c < chunks; ++c) {
+      _mm512_storeu_ps(queries + g * width + c * kLanes,
+                       load_lanes(query + g * job.head_dim + c * kLanes, masks[c]));
+    }
+  }
+  alignas(64) float block_rows[kLanes * kMaxChunks * kLanes];
+  const __m512 scale = _mm512_set1_ps(job.scale);
 
-    float largest = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < job.length; ++j) {
-      const T* k = key + j * job.key_stride;
-      __m512 dot = _mm512_mul_ps(q_lanes[0], load_lanes(k, masks[0]));
-      for (int64_t c = 1; c < chunks; ++c) {
-        dot = _mm512_fmadd_ps(q_lanes[c], load_lanes(k + c * kLanes, masks[c]), dot);
+  for (int64_t block = 0; block < blocks; ++block) {
+    const int64_t first = block * kLanes;
+    widen_block(key + first * job.key_stride, std::min(kLanes, length - first), job.key_stride,
+                chunks, masks, block_rows);
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* q = queries + g * width;
+      __m512 dots[kLanes];
+#pragma GCC unroll 16
+      for (int i = 0; i < kLanes; ++i) {
+        const float* k = block_rows + i * width;
+        dots[i] = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(k));
+        for (int64_t c = 1; c < chunks; ++c) {
+          dots[i] = _mm512_fmadd_ps(_mm512_loadu_ps(q + c * kLanes),
+                                    _mm512_loadu_ps(k + c * kLanes), dots[i]);
+        }
       }
-      scores[j] = sum_lanes(dot) * job.scale;
-      largest = std::max(largest, scores[j]);
+      _mm512_storeu_ps(scores + g * padded + first, _mm512_mul_ps(sum_lanes_16(dots), scale));
     }
-    float total = 0.0f;
-    for (int64_t j = 0; j < job.length; ++j) {
-      scores[j] = std::exp(scores[j] - largest);
-      total += scores[j];
-    }
+  }
 
-    __m512 context[kMaxChunks];
-    for (int64_t c = 0; c < chunks; ++c) context[c] = _mm512_setzero_ps();
-    for (int64_t j = 0; j < job.length; ++j) {
-      const T* v = value + j * job.key_stride;
-      const __m512 weight = _mm512_set1_ps(scores[j]);
+  const auto tail =
+      static_cast<__mmask16>(length % kLanes == 0 ? 0xffff : (1u << (length % kLanes)) - 1);
+  scratch.totals.resize(static_cast<size_t>(groups));
+  float* totals = scratch.totals.data();
+  for (int64_t g = 0; g < groups; ++g) {
+    float* head_scores = scores + g * padded;
+    __m512 largest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (int64_t block = 0; block < blocks; ++block) {
+      largest = _mm512_mask_max_ps(largest, block == blocks - 1 ? tail : 0xffff, largest,
+                                   _mm512_loadu_ps(head_scores + block * kLanes));
+    }
+    const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(largest));
+    __m512 sums = _mm512_setzero_ps();
+    for (int64_t block = 0; block < blocks; ++block) {
+      // Weights past `length` are zero, so the value pass needs no masks either.
+      const __m512 weights = _mm512_maskz_mov_ps(
+          block == blocks - 1 ? tail : 0xffff,
+          exp_negative(_mm512_sub_ps(_mm512_loadu_ps(head_scores + block * kLanes), top)));
+      _mm512_storeu_ps(head_scores + block * kLanes, weights);
+      sums = _mm512_add_ps(sums, weights);
+    }
+    totals[g] = sum_lanes(sums);
+  }
+
+  for (int64_t block = 0; block < blocks; ++block) {
+    const int64_t first = block * kLanes;
+    widen_block(value + first * job.key_stride, std::min(kLanes, length - first), job.key_stride,
+                chunks, masks, block_rows);
+    for (int64_t g = 0; g < groups; ++g) {
+      // Even and odd positions in separate sums: two chains of additions share the latency.
+      float* sums = context + g * 2 * width;
+      __m512 even[kMaxChunks], odd[kMaxChunks];
       for (int64_t c = 0; c < chunks; ++c) {
-        context[c] = _mm512_fmadd_ps(weight, load_lanes(v + c * kLanes, masks[c]), context[c]);
+        even[c] = _mm512_loadu_ps(sums + c * kLanes);
+        odd[c] = _mm512_loadu_ps(sums + width + c * kLanes);
+      }
+      const float* weights = scores + g * padded + first;
+      for (int i = 0; i < kLanes; i += 2) {
+        const __m512 weight_even = _mm512_set1_ps(weights[i]);
+        const __m512 weight_odd = _mm512_set1_ps(weights[i + 1]);
+        const float* v = block_rows + i * width;
+        for (int64_t c = 0; c < chunks; ++c) {
+          even[c] = _mm512_fmadd_ps(weight_even, _mm512_loadu_ps(v + c * kLanes), even[c]);
+          odd[c] = _mm512_fmadd_ps(weight_odd, _mm512_loadu_ps(v + width + c * kLanes), odd[c]);
+        }
+      }
+      for (int64_t c = 0; c < chunks; ++c) {
+        _mm512_storeu_ps(sums + c * kLanes, even[c]);
+        _mm512_storeu_ps(sums + width + c * kLanes, odd[c]);
       }
     }
-    const __m512 normaliser = _mm512_set1_ps(1.0f / total);
+  }
+
+  for (int64_t g = 0; g < groups; ++g) {
+    const float* sums = context + g * 2 * width;
+    const __m512 normaliser = _mm512_set1_ps(1.0f / totals[g]);
     alignas(64) float lanes[kMaxChunks * kLanes];
     for (int64_t c = 0; c < chunks; ++c) {
-      _mm512_store_ps(lanes + c * kLanes, _mm512_mul_ps(context[c], normaliser));
+      _mm512_store_ps(lanes + c * kLanes,
+                      _mm512_mul_ps(_mm512_add_ps(_mm512_loadu_ps(sums + c * kLanes),
+                                                  _mm512_loadu_ps(sums + width + c * kLanes)),
+                                    normaliser));
     }
     T* target = out + g * job.head_dim;
     for (int64_t d = 0; d < job.head_dim; ++d) store_value(target + d, lanes[d]);
@@ -150,23 +285,32 @@ void run_kernel(const torch::Tensor& queries, const std::vector<torch::Tensor>& 
   const int64_t head_dim = queries.size(2);
   const int64_t kv_heads = keys.front().size(0);
   const int64_t groups = heads / kv_heads;
-  int64_t longest = 0;
-  for (const auto& key : keys) longest = std::max(longest, key.size(1));
   const T* query_data = queries.data_ptr<T>();
   T* out_data = out.data_ptr<T>();
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
 
   parallel_chunks(0, batch * kv_heads, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(std::max<int64_t>(1, longest)));
+    Scratch scratch;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / kv_heads;
       const int64_t kv_head = item % kv_heads;
       const torch::Tensor& key = keys[b];
       const HeadJob job{groups, key.size(1), head_dim, key.stride(1), scale};
       const int64_t first_head = (b * heads + kv_head * groups) * head_dim;
-      attend_head(query_data + first_head, key.data_ptr<T>() + kv_head * key.stride(0),
-                  values[b].data_ptr<T>() + kv_head * values[b].stride(0), job, scores.data(),
-                  out_data + first_head);
+      const T* query_group = query_data + first_head;
+      const T* key_head = key.data_ptr<T>() + kv_head * key.stride(0);
+      const T* value_head = values[b].data_ptr<T>() + kv_head * values[b].stride(0);
+      T* out_group = out_data + first_head;
+      switch ((head_dim + kLanes - 1) / kLanes) {
+        case 4:
+          attend_group<T, 4>(query_group, key_head, value_head, job, scratch, out_group);
+          break;
+        case 8:
+          attend_group<T, 8>(query_group, key_head, value_head, job, scratch, out_group);
+          break;
+        default:
+          attend_group<T, 0>(query_group, key_head, value_head, job, scratch, out_group);
+      }
     }
   });
 }
