@@ -25,10 +25,13 @@ using Clock = std::chrono::steady_clock;
 // that a worker left spinning after the last step costs the other threads little.
 constexpr auto kSpinBeforeSleep = std::chrono::milliseconds(1);
 
-// One worker: it runs chunk `chunk` of the pool's current loop whenever `assigned` moves to a
-// new loop number, then sets `finished` to that number.
+// One worker: whenever `assigned` moves to a new loop number it claims that loop's chunk `chunk`
+// by setting `claimed` to the number, runs it and sets `finished` to it. The caller claims the
+// chunk itself when the worker has not by the time the caller's own chunk is done (the worker
+// was asleep or had no core), so a loop never waits for a thread that is not running.
 struct Worker {
   std::atomic<uint64_t> assigned{0};
+  std::atomic<uint64_t> claimed{0};
   std::atomic<uint64_t> finished{0};
   std::atomic<bool> sleeping{false};
   std::mutex mutex;
@@ -90,6 +93,14 @@ class KernelThreads {
     }
     for (int64_t w = 0; w < chunks - 1; ++w) {
       Worker& worker = *workers_[w];
+      if (claim(worker, loop)) {
+        try {
+          run_chunk(w + 1, body);
+        } catch (...) {
+          if (!error) error = std::current_exception();
+        }
+        continue;
+      }
       // Yielding now and then: on a machine with more runnable threads than cores the worker
       // may be waiting for this core.
       for (int spins = 1; worker.finished.load(std::memory_order_acquire) != loop; ++spins) {
@@ -117,6 +128,12 @@ class KernelThreads {
     in_chunk = outer;
   }
 
+  // Whoever sets `claimed` to `loop` first runs the worker's chunk of that loop.
+  static bool claim(Worker& worker, uint64_t loop) {
+    uint64_t previous = worker.claimed.load(std::memory_order_acquire);
+    return previous != loop && worker.claimed.compare_exchange_strong(previous, loop);
+  }
+
   void run_chunk(int64_t chunk, const std::function<void(int64_t, int64_t)>& body) {
     const int64_t first = begin_ + chunk * chunk_size_;
     const int64_t last = std::min(end_, first + chunk_size_);
@@ -134,13 +151,17 @@ class KernelThreads {
 
   void work(Worker& worker) {
     uint64_t seen = 0;
+    // A worker whose last chunk was run by its caller came too late: the cores are busy with
+    // other threads, and spinning would only take time from them. It sleeps at once instead.
+    bool late = false;
     while (true) {
       const auto idle_since = Clock::now();
+      const auto spin = late ? Clock::duration::zero() : Clock::duration(kSpinBeforeSleep);
       uint64_t loop;
       int spins = 0;
       while ((loop = worker.assigned.load(std::memory_order_acquire)) == seen) {
         _mm_pause();
-        if (++spins % 64 != 0 || Clock::now() - idle_since < kSpinBeforeSleep) continue;
+        if (++spins % 64 != 0 || Clock::now() - idle_since < spin) continue;
         std::unique_lock<std::mutex> lock(worker.mutex);
         worker.sleeping.store(true, std::memory_order_seq_cst);
         worker.wake.wait(lock,
@@ -148,6 +169,8 @@ class KernelThreads {
         worker.sleeping.store(false, std::memory_order_relaxed);
       }
       seen = loop;
+      late = !claim(worker, loop);
+      if (late) continue;
       try {
         run_chunk(worker.chunk, *body_);
       } catch (...) {
