@@ -128,10 +128,12 @@ class KernelThreads {
     in_chunk = outer;
   }
 
-  // Whoever sets `claimed` to `loop` first runs the worker's chunk of that loop.
+  // Whoever sets `claimed` to `loop` first runs the worker's chunk of that loop. Never a loop
+  // before the last one claimed: a worker delayed after reading `assigned` may try a loop whose
+  // chunk the caller ran long ago, and whose body is gone.
   static bool claim(Worker& worker, uint64_t loop) {
     uint64_t previous = worker.claimed.load(std::memory_order_acquire);
-    return previous != loop && worker.claimed.compare_exchange_strong(previous, loop);
+    return previous < loop && worker.claimed.compare_exchange_strong(previous, loop);
   }
 
   void run_chunk(int64_t chunk, const std::function<void(int64_t, int64_t)>& body) {

@@ -87,6 +87,21 @@ TEST(KernelThreads, AWorkerWithACoreRunsItsOwnChunk) {
   EXPECT_EQ(ran_on.size(), 2u);
 }
 
+TEST(KernelThreads, ManyShortLoopsOnMoreThreadsThanCoresRunEachChunkOnce) {
+  // Workers preempted at any point, and chunks the caller takes from late workers: a worker
+  // coming back must never run a chunk of a loop that is over, or one twice.
+  IntraOpThreads intra_op(4);
+  int64_t wrong = 0;
+  for (int loop = 0; loop < 100000; ++loop) {
+    std::vector<std::atomic<int>> hits(4);
+    parallel_chunks(0, 4, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) hits[i]++;
+    });
+    for (const auto& count : hits) wrong += count.load() != 1;
+  }
+  EXPECT_EQ(wrong, 0);
+}
+
 TEST(KernelThreads, EmptyRangeCallsNothing) {
   IntraOpThreads intra_op(2);
   int calls = 0;
