@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "layers/bf16_gemm.h"
 #include "layers/bf16_gemv.h"
 
 namespace slowfast {
@@ -22,6 +23,8 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   // A few bfloat16 rows (a decode step's, one per answer): the dedicated kernel, rounded as a
   // bf16 layer.
   if (bf16_gemv_applies(x, weight)) return bf16_linear(x, weight, bias);
+  // Many bfloat16 rows (a prefill, a vision block) on Intel: float32 FMAs beat oneDNN's vdpbf16ps.
+  if (bf16_gemm_applies(x, weight)) return bf16_gemm_linear(x, weight, bias);
   return torch::nn::functional::linear(x, weight, bias);
 }
 

@@ -11,7 +11,8 @@
 // frame-encode latency, each stream's share and the peak RSS; then, on (a), one stream encoding
 // while 3 others generate against that stream encoding alone. The last line is one JSON object
 // of model (a)'s figures. First it prints what bf16_gemv's products cost at 1, 4 and 8 rows on
-// each of its paths (dpbf16, fma), measured in the same run.
+// each of its paths (dpbf16, fma), and a prefill's products through oneDNN and bf16_gemm,
+// measured in the same run.
 //
 // usage: bench_streams MAKE_RANDOM_CHECKPOINT [WORK_DIR]   (SLOWFAST_SOURCE_ROOT for model/demo;
 // SLOWFAST_BENCH_THREADS for the intra-op threads, SLOWFAST_BENCH_STREAMS="1,4" for some counts,
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "engine_internal.h"
+#include "layers/bf16_gemm.h"
 #include "layers/bf16_gemv.h"
 #include "slowfast.h"
 #include "util/clock.h"
@@ -317,6 +319,45 @@ void print_kernel_table() {
   }
 }
 
+// What a prefill's products cost (171 rows: a 16-frame window's prompt) through oneDNN and
+// through bf16_gemm (layers/bf16_gemm.h), which the engine uses where it applies.
+void print_prefill_products() {
+  constexpr int64_t kRows = 171;
+  const torch::Tensor probe_x = torch::zeros({kRows, 896}, torch::kBFloat16);
+  if (!slowfast::bf16_gemm_applies(probe_x, torch::zeros({896, 896}, torch::kBFloat16))) {
+    std::printf("prefill products: bf16_gemm is not used on this CPU\n");
+    return;
+  }
+  struct Shape {
+    const char* name;
+    int64_t n, k;
+  };
+  std::printf("prefill products (%lld rows, %d threads): ms and GFLOP/s\n",
+              static_cast<long long>(kRows), at::get_num_threads());
+  for (const Shape& shape : {Shape{"gate/up 4864x896", 4864, 896},
+                             Shape{"down 896x4864", 896, 4864}, Shape{"q/o 896x896", 896, 896}}) {
+    const torch::Tensor x = torch::randn({kRows, shape.k}).to(torch::kBFloat16);
+    const torch::Tensor weight = torch::randn({shape.n, shape.k}).to(torch::kBFloat16);
+    const double gflop = 2.0 * kRows * shape.n * shape.k / 1e9;
+    const auto best_ms = [&](const std::function<void()>& product) {
+      product();  // warm
+      double best = 1e30;
+      for (int pass = 0; pass < 5; ++pass) {
+        const auto start = Clock::now();
+        product();
+        best = std::min(best, seconds_since(start) * 1e3);
+      }
+      return best;
+    };
+    const double onednn =
+        best_ms([&] { torch::nn::functional::linear(x, weight, torch::Tensor()); });
+    const double gemm = best_ms([&] { slowfast::bf16_gemm_linear(x, weight, torch::Tensor()); });
+    std::printf("  %-20s | oneDNN %.2f ms %.0f GFLOP/s | bf16_gemm %.2f ms %.0f GFLOP/s | %.2fx\n",
+                shape.name, onednn, gflop / onednn * 1e3, gemm, gflop / gemm * 1e3, onednn / gemm);
+    std::fflush(stdout);
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: bench_streams MAKE_RANDOM_CHECKPOINT [WORK_DIR]\n");
@@ -337,6 +378,7 @@ int main(int argc, char** argv) {
       at::set_num_threads(std::max(1, std::atoi(threads)));
     }
     print_kernel_table();
+    print_prefill_products();
     const char* root = std::getenv("SLOWFAST_SOURCE_ROOT");
     const fs::path demo = fs::path(root ? root : ".") / "model/demo";
 
