@@ -28,8 +28,12 @@ namespace {
 constexpr int kTileRows = 8;
 constexpr int kPanelVectors = 3;
 constexpr int64_t kPanelWidth = 16 * kPanelVectors;
-// The float32 x panels of one K slice (all rows) stay in a core's 2 MB L2 while every weight-row
-// block of the slice passes over them.
+// x rows are taken kBlockRows at a time (4 panels: a prefill's prompt of 171 rows is one block),
+// and K in slices whose float32 x panels (at most kSliceBytes) stay in a core's 2 MB L2 while
+// every weight-row block of the slice passes over them. A longer prompt widens the weights once
+// per block of rows, which costs little beside the block's products, instead of thinner slices
+// whose sums go to memory and back more often (1,400 rows: 5 slices of 180 values for gate/up).
+constexpr int64_t kBlockRows = 4 * kPanelWidth;
 constexpr int64_t kSliceBytes = 1 << 20;
 
 // bfloat16 -> float32 is a shift into the high half.
@@ -170,7 +174,8 @@ SLOWFAST_GEMM_TARGET void gemm_tile(const float* widened, const float* panel, in
   __m512 acc[Rows][Vectors];
   for (int i = 0; i < Rows; ++i) {
     for (int v = 0; v < Vectors; ++v) {
-      acc[i][v] = first_slice ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + (i * 3 + v) * 16);
+      acc[i][v] = first_slice ? _mm512_setzero_ps()
+                              : _mm512_loadu_ps(partial + (i * kPanelVectors + v) * 16);
     }
   }
   for (int64_t j = 0; j < count; ++j) {
@@ -183,7 +188,8 @@ SLOWFAST_GEMM_TARGET void gemm_tile(const float* widened, const float* panel, in
   }
   if (!last_slice) {
     for (int i = 0; i < Rows; ++i) {
-      for (int v = 0; v < Vectors; ++v) _mm512_storeu_ps(partial + (i * 3 + v) * 16, acc[i][v]);
+      for (int v = 0; v < Vectors; ++v)
+        _mm512_storeu_ps(partial + (i * kPanelVectors + v) * 16, acc[i][v]);
     }
     return;
   }
@@ -288,14 +294,9 @@ torch::Tensor bf16_gemm_linear(const torch::Tensor& x, const torch::Tensor& weig
   const int64_t m = x.numel() / k;
   const torch::Tensor rows = x.reshape({m, k}).contiguous();
   const int64_t padded_m = (m + 15) / 16 * 16;
-  const int64_t panel_count = (padded_m + kPanelWidth - 1) / kPanelWidth;
   std::vector<float> panels(static_cast<size_t>(padded_m * k));
   pack_x(reinterpret_cast<const uint16_t*>(rows.data_ptr<at::BFloat16>()), m, k, padded_m,
          panels.data());
-
-  const int64_t slice_max = std::max<int64_t>(16, kSliceBytes / int64_t{sizeof(float)} / padded_m);
-  const int64_t slices = (k + slice_max - 1) / slice_max;
-  const int64_t slice = (k + slices - 1) / slices;
 
   torch::Tensor out = torch::empty({m, n}, x.options());
   const torch::Tensor bias32 =
@@ -307,35 +308,45 @@ torch::Tensor bf16_gemm_linear(const torch::Tensor& x, const torch::Tensor& weig
   const int64_t blocks = (n + kTileRows - 1) / kTileRows;
   at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
     FlushDenormals flush;
-    std::vector<float> widened(static_cast<size_t>(kTileRows * slice));
-    // One tile's sums per (block, panel) between slices.
-    std::vector<float> partial(
-        slices > 1 ? static_cast<size_t>((end - begin) * panel_count * kTileRows * kPanelWidth)
-                   : 0);
-    for (int64_t first = 0; first < k; first += slice) {
-      const int64_t count = std::min(slice, k - first);
-      const bool first_slice = first == 0;
-      const bool last_slice = first + count == k;
-      for (int64_t block = begin; block < end; ++block) {
-        const int64_t row = block * kTileRows;
-        with_tile_rows(std::min<int64_t>(kTileRows, n - row), [&](auto tile_rows) {
-          constexpr int kRows = decltype(tile_rows)::value;
-          widen_weight_rows<kRows>(weight_data, k, row, first, count, widened.data());
-          for (int64_t p = 0; p < panel_count; ++p) {
-            const int64_t panel_row = p * kPanelWidth;
-            const int64_t width = std::min(kPanelWidth, padded_m - panel_row);
-            const float* panel = panels.data() + panel_row * k + first * width;
-            float* tile_partial =
-                slices > 1
-                    ? partial.data() + ((block - begin) * panel_count + p) * kTileRows * kPanelWidth
-                    : nullptr;
-            with_tile_vectors(width / 16, [&](auto tile_vectors) {
-              gemm_tile<kRows, decltype(tile_vectors)::value>(widened.data(), panel, count,
-                                                              first_slice, last_slice, tile_partial,
-                                                              row, panel_row, output);
-            });
-          }
-        });
+    std::vector<float> widened;
+    std::vector<float> partial;
+    for (int64_t block_row = 0; block_row < padded_m; block_row += kBlockRows) {
+      const int64_t block_m = std::min(kBlockRows, padded_m - block_row);
+      const int64_t block_panels = (block_m + kPanelWidth - 1) / kPanelWidth;
+      const int64_t slice_max =
+          std::max<int64_t>(16, kSliceBytes / int64_t{sizeof(float)} / block_m);
+      const int64_t slices = (k + slice_max - 1) / slice_max;
+      const int64_t slice = (k + slices - 1) / slices;
+      widened.resize(static_cast<size_t>(kTileRows * slice));
+      // One tile's sums per (weight-row block, panel) between slices.
+      partial.resize(
+          slices > 1 ? static_cast<size_t>((end - begin) * block_panels * kTileRows * kPanelWidth)
+                     : 0);
+      for (int64_t first = 0; first < k; first += slice) {
+        const int64_t count = std::min(slice, k - first);
+        const bool first_slice = first == 0;
+        const bool last_slice = first + count == k;
+        for (int64_t block = begin; block < end; ++block) {
+          const int64_t row = block * kTileRows;
+          with_tile_rows(std::min<int64_t>(kTileRows, n - row), [&](auto tile_rows) {
+            constexpr int kRows = decltype(tile_rows)::value;
+            widen_weight_rows<kRows>(weight_data, k, row, first, count, widened.data());
+            for (int64_t p = 0; p < block_panels; ++p) {
+              const int64_t panel_row = block_row + p * kPanelWidth;
+              const int64_t width = std::min(kPanelWidth, padded_m - panel_row);
+              const float* panel = panels.data() + panel_row * k + first * width;
+              float* tile_partial = slices > 1
+                                        ? partial.data() + ((block - begin) * block_panels + p) *
+                                                               kTileRows * kPanelWidth
+                                        : nullptr;
+              with_tile_vectors(width / 16, [&](auto tile_vectors) {
+                gemm_tile<kRows, decltype(tile_vectors)::value>(
+                    widened.data(), panel, count, first_slice, last_slice, tile_partial, row,
+                    panel_row, output);
+              });
+            }
+          });
+        }
       }
     }
   });
