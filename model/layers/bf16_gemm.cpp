@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "layers/bf16_gemv.h"
+#include "layers/kernel_util.h"
 #include "slowfast.h"
 
 // GCC 12's AVX512 intrinsics pass _mm512_undefined_*() as the unused merge source, which its own
@@ -216,55 +216,6 @@ SLOWFAST_GEMM_TARGET void gemm_tile(const float* widened, const float* panel, in
   }
 }
 
-// Calls run(rows, vectors) as integral constants: the tile's shape is a template argument, so
-// its accumulators stay in registers.
-template <typename Run>
-void with_tile_rows(int64_t rows, const Run& run) {
-  switch (rows) {
-    case 1:
-      return run(std::integral_constant<int, 1>());
-    case 2:
-      return run(std::integral_constant<int, 2>());
-    case 3:
-      return run(std::integral_constant<int, 3>());
-    case 4:
-      return run(std::integral_constant<int, 4>());
-    case 5:
-      return run(std::integral_constant<int, 5>());
-    case 6:
-      return run(std::integral_constant<int, 6>());
-    case 7:
-      return run(std::integral_constant<int, 7>());
-    default:
-      return run(std::integral_constant<int, 8>());
-  }
-}
-
-template <typename Run>
-void with_tile_vectors(int64_t vectors, const Run& run) {
-  switch (vectors) {
-    case 1:
-      return run(std::integral_constant<int, 1>());
-    case 2:
-      return run(std::integral_constant<int, 2>());
-    default:
-      return run(std::integral_constant<int, 3>());
-  }
-}
-
-// vdpbf16ps flushes denormal inputs and results to zero; so does this kernel, through MXCSR, for
-// the task's duration on the task's own thread.
-class FlushDenormals {
- public:
-  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }
-  ~FlushDenormals() { _mm_setcsr(saved_); }
-  FlushDenormals(const FlushDenormals&) = delete;
-  FlushDenormals& operator=(const FlushDenormals&) = delete;
-
- private:
-  unsigned saved_;
-};
-
 }  // namespace
 
 bool bf16_gemm_applies(const torch::Tensor& x, const torch::Tensor& weight) {
@@ -328,7 +279,7 @@ torch::Tensor bf16_gemm_linear(const torch::Tensor& x, const torch::Tensor& weig
         const bool last_slice = first + count == k;
         for (int64_t block = begin; block < end; ++block) {
           const int64_t row = block * kTileRows;
-          with_tile_rows(std::min<int64_t>(kTileRows, n - row), [&](auto tile_rows) {
+          with_count<kTileRows>(n - row, [&](auto tile_rows) {
             constexpr int kRows = decltype(tile_rows)::value;
             widen_weight_rows<kRows>(weight_data, k, row, first, count, widened.data());
             for (int64_t p = 0; p < block_panels; ++p) {
@@ -339,7 +290,7 @@ torch::Tensor bf16_gemm_linear(const torch::Tensor& x, const torch::Tensor& weig
                                         ? partial.data() + ((block - begin) * block_panels + p) *
                                                                kTileRows * kPanelWidth
                                         : nullptr;
-              with_tile_vectors(width / 16, [&](auto tile_vectors) {
+              with_count<kPanelVectors>(width / 16, [&](auto tile_vectors) {
                 gemm_tile<kRows, decltype(tile_vectors)::value>(
                     widened.data(), panel, count, first_slice, last_slice, tile_partial, row,
                     panel_row, output);

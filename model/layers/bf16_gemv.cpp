@@ -6,12 +6,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "layers/kernel_threads.h"
+#include "layers/kernel_util.h"
 #include "slowfast.h"
 
 // GCC 12's AVX512 intrinsics pass _mm512_undefined_*() as the unused merge source, which its own
@@ -224,30 +224,6 @@ SLOWFAST_FMA_TARGET torch::Tensor split_pairs(const uint16_t* x, int64_t rows, i
   return split;
 }
 
-// Calls run(std::integral_constant<int, count>()) for count 1..8: the kernels' row count is a
-// template argument, so their accumulators stay in registers.
-template <typename Run>
-void with_row_count(int64_t count, const Run& run) {
-  switch (count) {
-    case 1:
-      return run(std::integral_constant<int, 1>());
-    case 2:
-      return run(std::integral_constant<int, 2>());
-    case 3:
-      return run(std::integral_constant<int, 3>());
-    case 4:
-      return run(std::integral_constant<int, 4>());
-    case 5:
-      return run(std::integral_constant<int, 5>());
-    case 6:
-      return run(std::integral_constant<int, 6>());
-    case 7:
-      return run(std::integral_constant<int, 7>());
-    default:
-      return run(std::integral_constant<int, 8>());
-  }
-}
-
 // x rows in groups of at most 8 (16 accumulators and 2 weight registers stay in registers) when
 // a group's rows fit in half of L1 (K <= 1024), else 4, over blocks of weight rows small enough
 // (kRowsPerBlock rows of a few KB) to stay in L1/L2 from one group to the next: memory delivers
@@ -263,7 +239,7 @@ void dot_grouped(const uint16_t* weight, const uint16_t* x, int64_t rows, int64_
         dot_rows<decltype(count)::value>(weight, x + first * k, k, n, block, block_end,
                                          out + first * n);
       };
-      with_row_count(std::min(group_rows, rows - first), run);
+      with_count<8>(std::min(group_rows, rows - first), run);
     }
   }
 }
@@ -298,25 +274,12 @@ SLOWFAST_FMA_TARGET void fma_grouped(const uint16_t* weight, const float* x_spli
           fma_rows<decltype(count)::value>(weight, x, stride, k, n, block, block_end, first, last,
                                            partial, group_out);
         };
-        with_row_count(group_rows, run);
+        with_count<8>(group_rows, run);
         if (last == k) break;
       }
     }
   }
 }
-
-// vdpbf16ps flushes denormal inputs and results to zero; the FMA path does so through MXCSR
-// (flush-to-zero and denormals-are-zero) for the task's duration, on the task's own thread.
-class FlushDenormals {
- public:
-  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }
-  ~FlushDenormals() { _mm_setcsr(saved_); }
-  FlushDenormals(const FlushDenormals&) = delete;
-  FlushDenormals& operator=(const FlushDenormals&) = delete;
-
- private:
-  unsigned saved_;
-};
 
 }  // namespace
 
