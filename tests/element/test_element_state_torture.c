@@ -7,7 +7,8 @@
  * leaks tracer on (main sets GST_TRACERS=leaks) no GstObject or GstMiniObject may outlive the
  * pipelines: the live objects after the torture equal those after one warm-up round.
  * SLOWFAST_TORTURE_CYCLES and SLOWFAST_TORTURE_SEEKS set the counts (default 20 each: the
- * default run; suite stress runs 200 of each). */
+ * default run; suite stress runs 200 of each), SLOWFAST_TORTURE_FPS the live source's frame rate
+ * (default 30). */
 #include <gst/check/gstcheck.h>
 #include <glib/gstdio.h>
 
@@ -279,8 +280,10 @@ static void
 live_cycles (guint cycles, GRand * rand, BusCounts * counts, guint * cut_mid_answer)
 {
   gchar *options = element_options ();
-  const gchar *source = "videotestsrc is-live=true pattern=ball ! "
-      "video/x-raw,width=64,height=64,framerate=30/1";
+  /* SLOWFAST_TORTURE_FPS slows the live source for runs far slower than real time (valgrind). */
+  gchar *source = g_strdup_printf ("videotestsrc is-live=true pattern=ball ! "
+      "video/x-raw,width=64,height=64,framerate=%u/1",
+      count_from_env ("SLOWFAST_TORTURE_FPS", 30));
   gchar *linked = g_strdup_printf ("%s ! %s ! queue ! fakesink sync=false "
       "m.text_src ! queue ! fakesink sync=false async=false", source, options);
   gchar *unlinked = g_strdup_printf ("%s ! %s ! queue ! fakesink sync=false", source,
@@ -315,6 +318,7 @@ live_cycles (guint cycles, GRand * rand, BusCounts * counts, guint * cut_mid_ans
   g_free (linked);
   g_free (unlinked);
   g_free (options);
+  g_free (source);
 }
 
 GST_START_TEST (test_live_null_playing_cycles)
