@@ -112,6 +112,56 @@ TEST(TextSampling, GreedyOnTheDeviceChoosesAsTheHostDoes) {
   EXPECT_EQ(next_token(vec({2.0f, 5.0f, 5.0f, 9.0f}), greedy, {}, 3, generator).item<int64_t>(), 1);
 }
 
+// The greedy choice on the CPU runs its own vector passes: it must pick what torch::argmax picks
+// at every length around the vector width and at Qwen's vocabulary size, with ties (the first),
+// NaNs (the first NaN), -0 against +0 and rows of -inf only.
+TEST(TextSampling, GreedyChoiceIsTorchArgmaxAtEveryLength) {
+  at::Generator generator = make_sampling_generator(0);
+  const SamplingParams greedy;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  int checked = 0;
+  for (const int64_t length : {1, 2, 15, 16, 17, 31, 32, 33, 1000, 151936}) {
+    for (int variant = 0; variant < 6; ++variant) {
+      torch::manual_seed(length * 10 + variant);
+      torch::Tensor logits = torch::randn({length});
+      const int64_t at = torch::randint(length, {1}).item<int64_t>();
+      float* data = logits.data_ptr<float>();
+      switch (variant) {
+        case 1:  // a tie for the largest (three-way when there is room): the first wins
+          data[at] = 100.0f;
+          data[length - 1] = 100.0f;
+          data[0] = length > 2 ? 100.0f : data[0];
+          break;
+        case 2:  // NaNs: the first one wins
+          data[at] = nan;
+          data[length - 1] = nan;
+          break;
+        case 3:  // -inf only
+          logits.fill_(-kInf);
+          break;
+        case 4:  // the largest is zero, as -0 before +0
+          logits = -logits.abs() - 1.0f;
+          data = logits.data_ptr<float>();
+          data[at] = -0.0f;
+          data[length - 1] = 0.0f;
+          break;
+        case 5:  // the largest in the last, partly filled vector
+          data[length - 1] = 50.0f;
+          break;
+        default:
+          break;
+      }
+      const int64_t want = logits.argmax().item<int64_t>();
+      EXPECT_EQ(next_token(logits, greedy, {}, 0, generator).item<int64_t>(), want)
+          << "length " << length << " variant " << variant;
+      EXPECT_EQ(choose_next_token(logits, greedy, {}, 0, generator), want)
+          << "length " << length << " variant " << variant;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 60);
+}
+
 TEST(TextSampling, SameSeedSameDraws) {
   SamplingParams params;
   params.temperature = 1.0;
