@@ -85,8 +85,7 @@ torch::Tensor AttentionImpl::forward_batch(const torch::Tensor& hidden, const Ro
   std::vector<torch::Tensor> cached_keys(batch), cached_values(batch);
   for (int64_t row = 0; row < batch; ++row) {
     std::tie(cached_keys[row], cached_values[row]) =
-        caches[row]->append(layer_index_, keys.narrow(0, row, 1).transpose(0, 1),
-                            values.narrow(0, row, 1).transpose(0, 1));
+        caches[row]->append_row(layer_index_, keys, values, row);
   }
   return o_proj->forward(decode_attention(queries, cached_keys, cached_values));
 }

@@ -1,5 +1,6 @@
 #include "text/kv_cache.h"
 
+#include <cstring>
 #include <string>
 
 #include <torch/torch.h>
@@ -45,20 +46,56 @@ int64_t KVCache::bytes() const {
   return total;
 }
 
-std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const torch::Tensor& key,
-                                                        const torch::Tensor& value) {
+void KVCache::check_room(int64_t layer, int64_t count) const {
   if (layer < 0 || layer >= static_cast<int64_t>(keys_.size())) {
     throw Error("KV cache: layer " + std::to_string(layer) + " out of range (cache has " +
                 std::to_string(keys_.size()) + " layers)");
   }
-  const int64_t count = key.size(1);
   if (length_ + count > capacity_) {
     throw Error("KV cache: " + std::to_string(length_ + count) + " positions exceed the reserved " +
                 std::to_string(capacity_));
   }
+}
+
+std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const torch::Tensor& key,
+                                                        const torch::Tensor& value) {
+  const int64_t count = key.size(1);
+  check_room(layer, count);
   keys_[layer].narrow(1, length_, count).copy_(key);
   values_[layer].narrow(1, length_, count).copy_(value);
   return {keys_[layer].narrow(1, 0, length_ + count), values_[layer].narrow(1, 0, length_ + count)};
+}
+
+std::pair<torch::Tensor, torch::Tensor> KVCache::append_row(int64_t layer,
+                                                            const torch::Tensor& keys,
+                                                            const torch::Tensor& values,
+                                                            int64_t row) {
+  check_room(layer, 1);
+  const torch::Tensor& key_buffer = keys_[layer];
+  const bool direct = keys.is_cpu() && keys.is_contiguous() && values.is_contiguous() &&
+                      keys.dim() == 3 && keys.sizes() == values.sizes() &&
+                      keys.size(1) == shape_.kv_heads && keys.size(2) == shape_.head_dim &&
+                      row >= 0 && row < keys.size(0) && keys.dtype() == key_buffer.dtype() &&
+                      values.dtype() == key_buffer.dtype() && key_buffer.is_cpu();
+  if (!direct) {
+    return append(layer, keys.narrow(0, row, 1).transpose(0, 1),
+                  values.narrow(0, row, 1).transpose(0, 1));
+  }
+  // Each head's D values of the row go to position length_ of that head: [KVH, capacity, D].
+  const int64_t head_bytes = shape_.head_dim * static_cast<int64_t>(keys.element_size());
+  const auto* key_source =
+      static_cast<const char*>(keys.data_ptr()) + row * shape_.kv_heads * head_bytes;
+  const auto* value_source =
+      static_cast<const char*>(values.data_ptr()) + row * shape_.kv_heads * head_bytes;
+  auto* key_target = static_cast<char*>(key_buffer.data_ptr()) + length_ * head_bytes;
+  auto* value_target = static_cast<char*>(values_[layer].data_ptr()) + length_ * head_bytes;
+  for (int64_t head = 0; head < shape_.kv_heads; ++head) {
+    std::memcpy(key_target + head * capacity_ * head_bytes, key_source + head * head_bytes,
+                head_bytes);
+    std::memcpy(value_target + head * capacity_ * head_bytes, value_source + head * head_bytes,
+                head_bytes);
+  }
+  return {key_buffer.narrow(1, 0, length_ + 1), values_[layer].narrow(1, 0, length_ + 1)};
 }
 
 void KVCache::advance(int64_t count) {

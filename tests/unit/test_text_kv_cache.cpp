@@ -55,6 +55,46 @@ TEST(TextKVCache, GrowsKeepingContentAndIsReusedAfterReset) {
   EXPECT_EQ(cache.append(0, k, v).first.data_ptr(), buffer);
 }
 
+// append_row() copies a decode step's row straight into the buffers: the same cache as append()
+// of that row, for every row of the step, in float32 and bfloat16, and through append() itself
+// when the rows are not contiguous.
+TEST(TextKVCache, AppendRowEqualsAppendOfThatRow) {
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    for (const bool contiguous : {true, false}) {
+      const torch::TensorOptions options = torch::TensorOptions().dtype(dtype);
+      const int64_t batch = 3, kv_heads = 2, head_dim = 5;
+      torch::Tensor keys = torch::randn({batch, kv_heads, head_dim}).to(dtype);
+      torch::Tensor values = torch::randn({batch, kv_heads, head_dim}).to(dtype);
+      if (!contiguous) {
+        keys = torch::randn({batch, head_dim, kv_heads}).to(dtype).transpose(1, 2);
+        values = torch::randn({batch, head_dim, kv_heads}).to(dtype).transpose(1, 2);
+      }
+      for (int64_t row = 0; row < batch; ++row) {
+        KVCache by_row, by_append;
+        for (KVCache* cache : {&by_row, &by_append}) {
+          cache->reserve({2, kv_heads, head_dim}, 6, options);
+          for (int64_t layer = 0; layer < 2; ++layer) {
+            cache->append(layer, torch::ones({kv_heads, 2, head_dim}, options),
+                          torch::ones({kv_heads, 2, head_dim}, options));
+          }
+          cache->advance(2);
+        }
+        const auto [row_keys, row_values] = by_row.append_row(1, keys, values, row);
+        const auto [want_keys, want_values] = by_append.append(
+            1, keys.narrow(0, row, 1).transpose(0, 1), values.narrow(0, row, 1).transpose(0, 1));
+        ASSERT_EQ(row_keys.sizes(), torch::IntArrayRef({kv_heads, 3, head_dim}));
+        EXPECT_TRUE(torch::equal(row_keys, want_keys)) << "row " << row;
+        EXPECT_TRUE(torch::equal(row_values, want_values)) << "row " << row;
+        EXPECT_TRUE(torch::equal(row_keys.select(1, 2), keys[row])) << "row " << row;
+      }
+    }
+  }
+  KVCache full;
+  full.reserve({1, 2, 5}, 1, torch::TensorOptions());
+  full.advance(1);
+  EXPECT_THROW(full.append_row(0, torch::zeros({1, 2, 5}), torch::zeros({1, 2, 5}), 0), Error);
+}
+
 TEST(TextKVCache, RefusesWritesPastCapacity) {
   KVCache cache;
   cache.reserve({1, 1, 2}, 2, torch::TensorOptions());
