@@ -72,8 +72,8 @@ std::pair<torch::Tensor, torch::Tensor> KVCache::append_row(int64_t layer,
                                                             int64_t row) {
   check_room(layer, 1);
   const torch::Tensor& key_buffer = keys_[layer];
-  const bool direct = keys.is_cpu() && keys.is_contiguous() && values.is_contiguous() &&
-                      keys.dim() == 3 && keys.sizes() == values.sizes() &&
+  const bool direct = keys.is_cpu() && values.is_cpu() && keys.is_contiguous() &&
+                      values.is_contiguous() && keys.dim() == 3 && keys.sizes() == values.sizes() &&
                       keys.size(1) == shape_.kv_heads && keys.size(2) == shape_.head_dim &&
                       row >= 0 && row < keys.size(0) && keys.dtype() == key_buffer.dtype() &&
                       values.dtype() == key_buffer.dtype() && key_buffer.is_cpu();
