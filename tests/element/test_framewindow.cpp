@@ -231,7 +231,9 @@ TEST(Reservoir, StrideKeepsAtMostCapacity) {
   for (uint64_t n = 1; n < 5000; n += 7) {
     const uint64_t stride = reservoir_stride(n, 256);
     EXPECT_LE((n + stride - 1) / stride, 256u) << n;
-    if (stride > 1) EXPECT_GT((n + stride / 2 - 1) / (stride / 2), 256u) << n;
+    if (stride > 1) {
+      EXPECT_GT((n + stride / 2 - 1) / (stride / 2), 256u) << n;
+    }
   }
 }
 
@@ -265,7 +267,9 @@ TEST(Reservoir, PicksAreHeldAndNearTheirTargets) {
       EXPECT_TRUE(held.count(picks[i])) << "n " << n << " pick " << picks[i] << " not held";
       const uint64_t error = picks[i] > targets[i] ? picks[i] - targets[i] : targets[i] - picks[i];
       EXPECT_LE(error, stride / 2) << "n " << n << " target " << targets[i];
-      if (i > 0) EXPECT_LE(picks[i - 1], picks[i]);
+      if (i > 0) {
+        EXPECT_LE(picks[i - 1], picks[i]);
+      }
     }
   }
 }

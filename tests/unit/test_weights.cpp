@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "checkpoint/safetensors.h"
 #include "checkpoint/weights.h"
@@ -14,6 +16,15 @@
 namespace {
 
 namespace fs = std::filesystem;
+
+// Options for a CPU load in `dtype`, skipping `ignored_prefixes`; the rest as defaulted.
+slowfast::LoadWeightsOptions cpu_options(torch::ScalarType dtype,
+                                         std::vector<std::string> ignored_prefixes = {}) {
+  slowfast::LoadWeightsOptions options;
+  options.dtype = dtype;
+  options.ignored_prefixes = std::move(ignored_prefixes);
+  return options;
+}
 
 // The file backing the memory mapping that contains `address`, from /proc/self/maps ("" if none).
 std::string mapped_file_of(const void* address) {
@@ -104,7 +115,7 @@ TEST_F(LoadWeights, MatchingDtypeSharesTheMappedFileAndKeepsRequiresGrad) {
         save(std::string("tree-") + c10::toString(dtype) + ".safetensors", stored);
     Tree tree;
     tree->layers[1]->as<Block>()->gate.set_requires_grad(false);
-    slowfast::load_weights(*tree, slowfast::Checkpoint::open(file), {dtype, torch::kCPU, {}});
+    slowfast::load_weights(*tree, slowfast::Checkpoint::open(file), cpu_options(dtype));
 
     const auto values = tree_values(tree);
     ASSERT_EQ(values.size(), stored.size());
@@ -131,7 +142,7 @@ TEST_F(LoadWeights, InMemoryCopiesOutOfTheMappedFile) {
   const auto stored = tree_tensors(torch::kBFloat16);
   const std::string file = save("in-memory.safetensors", stored);
   Tree tree;
-  slowfast::LoadWeightsOptions options{torch::kBFloat16, torch::kCPU, {}};
+  slowfast::LoadWeightsOptions options = cpu_options(torch::kBFloat16);
   options.in_memory = true;
   slowfast::load_weights(*tree, slowfast::Checkpoint::open(file), options);
   fs::remove(file);
@@ -152,7 +163,7 @@ TEST_F(LoadWeights, OtherDtypesAreConvertedPerTensor) {
   const std::string bf16_file = save("bf16.safetensors", bf16);
   Tree wide;
   slowfast::load_weights(*wide, slowfast::Checkpoint::open(bf16_file),
-                         {torch::kFloat32, torch::kCPU, {}});
+                         cpu_options(torch::kFloat32));
   for (const auto& [name, value] : tree_values(wide)) {
     EXPECT_EQ(value.scalar_type(), torch::kFloat32) << name;
     EXPECT_TRUE(torch::equal(value, bf16.at(name).to(torch::kFloat32))) << name;
@@ -163,7 +174,7 @@ TEST_F(LoadWeights, OtherDtypesAreConvertedPerTensor) {
   const auto f32 = tree_tensors(torch::kFloat32);
   Tree narrow;
   slowfast::load_weights(*narrow, slowfast::Checkpoint::open(save("f32.safetensors", f32)),
-                         {torch::kBFloat16, torch::kCPU, {}});
+                         cpu_options(torch::kBFloat16));
   for (const auto& [name, value] : tree_values(narrow)) {
     EXPECT_EQ(value.scalar_type(), torch::kBFloat16) << name;
     EXPECT_TRUE(torch::equal(value, f32.at(name).to(torch::kBFloat16))) << name;
@@ -181,8 +192,7 @@ TEST_F(LoadWeights, OneErrorNamesMissingUnexpectedAndMisShapedTensors) {
   Tree tree;
   const torch::Tensor before = tree->layers[1]->as<Block>()->proj->weight.clone();
   try {
-    slowfast::load_weights(*tree, slowfast::Checkpoint::open(file),
-                           {torch::kBFloat16, torch::kCPU, {}});
+    slowfast::load_weights(*tree, slowfast::Checkpoint::open(file), cpu_options(torch::kBFloat16));
     FAIL() << "a mismatched checkpoint was loaded";
   } catch (const slowfast::Error& e) {
     const std::string message = e.what();
@@ -208,7 +218,7 @@ TEST_F(LoadWeights, IgnoredPrefixesAreSkippedAndLoggedAtDebugLevel) {
   });
   Tree tree;
   slowfast::load_weights(*tree, slowfast::Checkpoint::open(file),
-                         {torch::kFloat32, torch::kCPU, {"vision.head."}});
+                         cpu_options(torch::kFloat32, {"vision.head."}));
   EXPECT_TRUE(torch::equal(tree->head->weight, tensors.at("head.weight")));
   for (const char* name : {"vision.head.fc.weight", "vision.head.fc.bias"}) {
     bool logged = false;
@@ -218,7 +228,7 @@ TEST_F(LoadWeights, IgnoredPrefixesAreSkippedAndLoggedAtDebugLevel) {
   // Without the prefix the same tensors are unexpected.
   Tree strict;
   EXPECT_THROW(slowfast::load_weights(*strict, slowfast::Checkpoint::open(file),
-                                      {torch::kFloat32, torch::kCPU, {}}),
+                                      cpu_options(torch::kFloat32)),
                slowfast::Error);
 }
 
