@@ -49,18 +49,6 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512bh load_bf16
   return reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(mask, source));
 }
 
-// Sum of the 16 lanes in a fixed tree (halves, then quarters, ...): 7 instructions where a loop
-// over the lanes in memory takes 33, which at several x rows cost as much as the products.
-__attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
-  const __m256 low = _mm512_castps512_ps256(v);
-  const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-  const __m256 eight = _mm256_add_ps(low, high);
-  __m128 four = _mm_add_ps(_mm256_castps256_ps128(eight), _mm256_extractf128_ps(eight, 1));
-  four = _mm_add_ps(four, _mm_movehl_ps(four, four));
-  four = _mm_add_ss(four, _mm_movehdup_ps(four));
-  return _mm_cvtss_f32(four);
-}
-
 // The weights stream in order, rows after rows: the two cache lines kPrefetchBytes ahead are
 // requested now, so that misses stay in flight while several x rows' products keep the core busy
 // (the hardware prefetcher alone lets a core's bandwidth fall with the work per line). Into L2,

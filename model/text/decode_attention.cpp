@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "layers/kernel_threads.h"
+#include "layers/kernel_util.h"
 #include "slowfast.h"
 #include "text/grouped_attention.h"
 
@@ -45,17 +46,6 @@ SLOWFAST_AVX512 inline __m512 load_lanes(const float* source, __mmask16 mask) {
 SLOWFAST_AVX512 inline __m512 load_lanes(const at::BFloat16* source, __mmask16 mask) {
   const __m256i raw = _mm256_maskz_loadu_epi16(mask, source);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
-}
-
-// The 16 lanes summed in a fixed tree (halves, then quarters, ...).
-SLOWFAST_AVX512 inline float sum_lanes(__m512 v) {
-  const __m256 low = _mm512_castps512_ps256(v);
-  const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-  const __m256 eight = _mm256_add_ps(low, high);
-  __m128 four = _mm_add_ps(_mm256_castps256_ps128(eight), _mm256_extractf128_ps(eight, 1));
-  four = _mm_add_ps(four, _mm_movehl_ps(four, four));
-  four = _mm_add_ss(four, _mm_movehdup_ps(four));
-  return _mm_cvtss_f32(four);
 }
 
 inline void store_value(float* target, float value) {

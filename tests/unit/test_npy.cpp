@@ -9,11 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "slowfast.h"
+#include "test_util.h"
 #include "tools/npy.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using slowfast::test::expect_error;
 
 class Npy : public ::testing::Test {
  protected:
@@ -49,20 +51,6 @@ class Npy : public ::testing::Test {
 
   fs::path dir_;
 };
-
-// Runs `body`, which must throw slowfast::Error whose message contains every piece of `parts`.
-template <typename Body>
-void expect_error(Body body, std::initializer_list<std::string> parts) {
-  try {
-    body();
-    FAIL() << "no slowfast::Error thrown";
-  } catch (const slowfast::Error& e) {
-    for (const auto& part : parts) {
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-          << "message lacks '" << part << "': " << e.what();
-    }
-  }
-}
 
 TEST_F(Npy, RoundTripsEveryDtype) {
   const std::vector<torch::ScalarType> dtypes = {torch::kUInt8,  torch::kBool,    torch::kInt32,

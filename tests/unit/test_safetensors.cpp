@@ -6,7 +6,6 @@
 #include <fstream>
 #include <initializer_list>
 #include <optional>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -14,41 +13,14 @@
 #include "checkpoint/config.h"
 #include "checkpoint/safetensors.h"
 #include "slowfast.h"
+#include "test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using slowfast::test::expect_error;
+using slowfast::test::mapped_file_of;
 using json = nlohmann::json;
-
-// The file backing the memory mapping that contains `address`, from /proc/self/maps ("" if none).
-std::string mapped_file_of(const void* address) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  const auto target = reinterpret_cast<uintptr_t>(address);
-  while (std::getline(maps, line)) {
-    std::istringstream fields(line);
-    std::string range, perms, offset, device, inode, file;
-    fields >> range >> perms >> offset >> device >> inode >> file;
-    const size_t dash = range.find('-');
-    const uintptr_t begin = std::stoull(range.substr(0, dash), nullptr, 16);
-    const uintptr_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
-    if (target >= begin && target < end) return file;
-  }
-  return "";
-}
-
-template <typename Body>
-void expect_error(Body body, std::initializer_list<std::string> parts) {
-  try {
-    body();
-    FAIL() << "no slowfast::Error thrown";
-  } catch (const slowfast::Error& e) {
-    for (const auto& part : parts) {
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-          << "message lacks '" << part << "': " << e.what();
-    }
-  }
-}
 
 class Safetensors : public ::testing::Test {
  protected:

@@ -2,8 +2,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,11 +9,13 @@
 #include "checkpoint/safetensors.h"
 #include "checkpoint/weights.h"
 #include "slowfast.h"
+#include "test_util.h"
 #include "util/log.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using slowfast::test::mapped_file_of;
 
 // Options for a CPU load in `dtype`, skipping `ignored_prefixes`; the rest as defaulted.
 slowfast::LoadWeightsOptions cpu_options(torch::ScalarType dtype,
@@ -24,23 +24,6 @@ slowfast::LoadWeightsOptions cpu_options(torch::ScalarType dtype,
   options.dtype = dtype;
   options.ignored_prefixes = std::move(ignored_prefixes);
   return options;
-}
-
-// The file backing the memory mapping that contains `address`, from /proc/self/maps ("" if none).
-std::string mapped_file_of(const void* address) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  const auto target = reinterpret_cast<uintptr_t>(address);
-  while (std::getline(maps, line)) {
-    std::istringstream fields(line);
-    std::string range, perms, offset, device, inode, file;
-    fields >> range >> perms >> offset >> device >> inode >> file;
-    const size_t dash = range.find('-');
-    const uintptr_t begin = std::stoull(range.substr(0, dash), nullptr, 16);
-    const uintptr_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
-    if (target >= begin && target < end) return file;
-  }
-  return "";
 }
 
 // A small tree with nested modules, a ModuleList, a bias-free Linear, a bare parameter and a
