@@ -36,22 +36,6 @@ constexpr int64_t kPanelWidth = 16 * kPanelVectors;
 constexpr int64_t kBlockRows = 4 * kPanelWidth;
 constexpr int64_t kSliceBytes = 1 << 20;
 
-// bfloat16 -> float32 is a shift into the high half.
-SLOWFAST_GEMM_TARGET inline __m512 widen16(__m256i values) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(values), 16));
-}
-
-// float32 -> bfloat16, to nearest even, NaN as 0x7fc0: what at::BFloat16(float) does.
-SLOWFAST_GEMM_TARGET inline __m256i round16(__m512 values) {
-  const __m512i bits = _mm512_castps_si512(values);
-  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  __m512i rounded = _mm512_srli_epi32(
-      _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
-  const __mmask16 nan = _mm512_cmp_ps_mask(values, values, _CMP_UNORD_Q);
-  rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_set1_epi32(0x7fc0));
-  return _mm512_cvtepi32_epi16(rounded);
-}
-
 // Sixteen rows of 16 floats -> sixteen columns: out[c] holds rows[0..15][c].
 SLOWFAST_GEMM_TARGET inline void transpose_16x16(const __m512 (&rows)[16], __m512 (&out)[16]) {
   __m512 pairs[16], quads[16];
@@ -97,7 +81,7 @@ SLOWFAST_GEMM_TARGET void pack_x_rows(const uint16_t* x, int64_t m, int64_t k, i
     __m512 rows[16], columns[16];
     for (int r = 0; r < 16; ++r) {
       rows[r] = first_row + r < m
-                    ? widen16(_mm256_maskz_loadu_epi16(mask, x + (first_row + r) * k + j))
+                    ? widen_bf16(_mm256_maskz_loadu_epi16(mask, x + (first_row + r) * k + j))
                     : _mm512_setzero_ps();
     }
     transpose_16x16(rows, columns);
@@ -123,12 +107,13 @@ SLOWFAST_GEMM_TARGET void widen_weight_rows(const uint16_t* weight, int64_t k, i
     float* target = out + i * count;
     int64_t j = 0;
     for (; j + 16 <= count; j += 16) {
-      _mm512_storeu_ps(target + j,
-                       widen16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(source + j))));
+      _mm512_storeu_ps(
+          target + j, widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(source + j))));
     }
     if (j < count) {
       const auto mask = static_cast<__mmask16>((1u << (count - j)) - 1);
-      _mm512_mask_storeu_ps(target + j, mask, widen16(_mm256_maskz_loadu_epi16(mask, source + j)));
+      _mm512_mask_storeu_ps(target + j, mask,
+                            widen_bf16(_mm256_maskz_loadu_epi16(mask, source + j)));
     }
   }
 }
@@ -254,7 +239,7 @@ SLOWFAST_GEMM_TARGET void gemm_tile(const float* widened, const float* panel, in
       }
       const __m512 sum =
           output.bias ? _mm512_add_ps(acc[i][v], _mm512_set1_ps(output.bias[row + i])) : acc[i][v];
-      rounded[i] = round16(sum);
+      rounded[i] = round_bf16(sum);
     }
     transpose_8x16(rounded, by_x_row);
     for (int l = 0; l < 16; ++l) {

@@ -1,6 +1,7 @@
-// What the AVX512 kernels (layers/bf16_gemv, layers/bf16_gemm, text/decode_attention) share:
-// turning a run-time count into a template argument, the flush-to-zero mode that makes float32
-// FMAs round like vdpbf16ps, and the sum of a register's lanes.
+// What the AVX512 kernels (layers/bf16_gemv, layers/bf16_gemm, layers/bf16_silu,
+// text/decode_attention) share: turning a run-time count into a template argument, the
+// flush-to-zero mode that makes float32 FMAs round like vdpbf16ps, bfloat16 to float32 and back,
+// and the sum of a register's lanes.
 #pragma once
 
 #include <immintrin.h>
@@ -32,6 +33,22 @@ class FlushDenormals {
  private:
   unsigned saved_;
 };
+
+// bfloat16 -> float32 is a shift into the high half.
+__attribute__((target("avx512f"))) inline __m512 widen_bf16(__m256i values) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(values), 16));
+}
+
+// float32 -> bfloat16, to nearest even, NaN as 0x7fc0: what at::BFloat16(float) does.
+__attribute__((target("avx512f"))) inline __m256i round_bf16(__m512 values) {
+  const __m512i bits = _mm512_castps_si512(values);
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  __m512i rounded = _mm512_srli_epi32(
+      _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(values, values, _CMP_UNORD_Q);
+  rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_set1_epi32(0x7fc0));
+  return _mm512_cvtepi32_epi16(rounded);
+}
 
 // The 16 lanes summed in a fixed tree (halves, then quarters, ...): 7 instructions where a loop
 // over the lanes in memory takes 33, which at several x rows cost as much as the products.

@@ -7,7 +7,6 @@
 
 #include "slowfast.h"
 #include "text/decode_attention.h"
-#include "text/grouped_attention.h"
 
 namespace slowfast {
 
@@ -60,7 +59,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const ForwardP
   // One token (a decode step) attends to every cached key, as a row of forward_batch() does.
   torch::Tensor attention = length == 1
                                 ? decode_attention(query, {keys}, {values})
-                                : grouped_attention(query, keys, values, pass.start);  // [L, H]
+                                : prompt_attention(query, keys, values, pass.start);  // [L, H]
 
   if (hybrid_ && pass.has_cross_attention() && memory.key.defined()) {
     const torch::Tensor& rows = pass.cross_rows;

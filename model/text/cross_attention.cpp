@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "slowfast.h"
+#include "text/decode_attention.h"
 #include "text/grouped_attention.h"
 
 namespace slowfast {
@@ -87,7 +88,7 @@ MemoryKeyValues project_memory(const torch::Tensor& memory, RMSNormImpl& norm, L
 }
 
 torch::Tensor attend_memory(const torch::Tensor& query, const MemoryKeyValues& memory) {
-  return grouped_attention(query, memory.key, memory.value, kAttendAllKeys);
+  return prompt_attention(query, memory.key, memory.value, kAttendAllKeys);
 }
 
 torch::Tensor cross_attention_gate(const torch::Tensor& attention, LinearImpl& gate_proj,

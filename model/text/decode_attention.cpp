@@ -267,43 +267,83 @@ bool kernel_applies(const torch::Tensor& queries, const std::vector<torch::Tenso
   return true;
 }
 
+// What one row's key/value head attends to: `length` positions `stride` values apart.
 template <typename T>
-void run_kernel(const torch::Tensor& queries, const std::vector<torch::Tensor>& keys,
-                const std::vector<torch::Tensor>& values, torch::Tensor& out) {
-  const int64_t batch = queries.size(0);
+struct CachedHead {
+  const T* key;
+  const T* value;
+  int64_t length;
+  int64_t stride;
+};
+
+// queries [R, heads, D] -> out [R, heads * D]: every (row, key/value head) item through
+// attend_group(), the items split over the kernel threads. Row `rank` of the work is
+// row_at(rank), so that a caller can spread long and short rows over the threads' contiguous
+// chunks; cached(row, kv_head) says what the item attends to.
+template <typename T, typename RowAt, typename Cached>
+void run_kernel(const torch::Tensor& queries, const RowAt& row_at, const Cached& cached,
+                torch::Tensor& out) {
+  const int64_t rows = queries.size(0);
   const int64_t heads = queries.size(1);
   const int64_t head_dim = queries.size(2);
-  const int64_t kv_heads = keys.front().size(0);
+  const int64_t kv_heads = cached.kv_heads;
   const int64_t groups = heads / kv_heads;
   const T* query_data = queries.data_ptr<T>();
   T* out_data = out.data_ptr<T>();
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
 
-  parallel_chunks(0, batch * kv_heads, 1, [&](int64_t begin, int64_t end) {
+  parallel_chunks(0, rows * kv_heads, 1, [&](int64_t begin, int64_t end) {
     Scratch scratch;
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t b = item / kv_heads;
+      const int64_t row = row_at(item / kv_heads);
       const int64_t kv_head = item % kv_heads;
-      const torch::Tensor& key = keys[b];
-      const HeadJob job{groups, key.size(1), head_dim, key.stride(1), scale};
-      const int64_t first_head = (b * heads + kv_head * groups) * head_dim;
+      const CachedHead<T> head = cached.template head<T>(row, kv_head);
+      const HeadJob job{groups, head.length, head_dim, head.stride, scale};
+      const int64_t first_head = (row * heads + kv_head * groups) * head_dim;
       const T* query_group = query_data + first_head;
-      const T* key_head = key.data_ptr<T>() + kv_head * key.stride(0);
-      const T* value_head = values[b].data_ptr<T>() + kv_head * values[b].stride(0);
       T* out_group = out_data + first_head;
       switch ((head_dim + kLanes - 1) / kLanes) {
         case 4:
-          attend_group<T, 4>(query_group, key_head, value_head, job, scratch, out_group);
+          attend_group<T, 4>(query_group, head.key, head.value, job, scratch, out_group);
           break;
         case 8:
-          attend_group<T, 8>(query_group, key_head, value_head, job, scratch, out_group);
+          attend_group<T, 8>(query_group, head.key, head.value, job, scratch, out_group);
           break;
         default:
-          attend_group<T, 0>(query_group, key_head, value_head, job, scratch, out_group);
+          attend_group<T, 0>(query_group, head.key, head.value, job, scratch, out_group);
       }
     }
   });
 }
+
+// A decode step: row b attends to all of sequence b's cache.
+struct SequenceCaches {
+  const std::vector<torch::Tensor>& keys;
+  const std::vector<torch::Tensor>& values;
+  int64_t kv_heads;
+  template <typename T>
+  CachedHead<T> head(int64_t row, int64_t kv_head) const {
+    const torch::Tensor& key = keys[row];
+    return {key.data_ptr<T>() + kv_head * key.stride(0),
+            values[row].data_ptr<T>() + kv_head * values[row].stride(0), key.size(1),
+            key.stride(1)};
+  }
+};
+
+// A prompt: every row reads the same keys, row i the first causal_offset + i + 1 of them (or all).
+struct PromptKeys {
+  const torch::Tensor& key;
+  const torch::Tensor& value;
+  int64_t causal_offset;
+  int64_t kv_heads;
+  template <typename T>
+  CachedHead<T> head(int64_t row, int64_t kv_head) const {
+    const int64_t length =
+        causal_offset < 0 ? key.size(1) : std::min(key.size(1), causal_offset + row + 1);
+    return {key.data_ptr<T>() + kv_head * key.stride(0),
+            value.data_ptr<T>() + kv_head * value.stride(0), length, key.stride(1)};
+  }
+};
 
 }  // namespace
 
@@ -333,11 +373,35 @@ torch::Tensor decode_attention(const torch::Tensor& queries, const std::vector<t
     return out;
   }
   torch::Tensor out = torch::empty({batch, heads * head_dim}, queries.options());
+  const auto in_order = [](int64_t rank) { return rank; };
+  const SequenceCaches caches{keys, values, keys.front().size(0)};
   if (queries.scalar_type() == torch::kFloat32) {
-    run_kernel<float>(queries, keys, values, out);
+    run_kernel<float>(queries, in_order, caches, out);
   } else {
-    run_kernel<at::BFloat16>(queries, keys, values, out);
+    run_kernel<at::BFloat16>(queries, in_order, caches, out);
   }
+  return out;
+}
+
+torch::Tensor prompt_attention(const torch::Tensor& query, const torch::Tensor& key,
+                               const torch::Tensor& value, int64_t causal_offset) {
+  const bool shapes_ok = query.dim() == 3 && key.dim() == 3 && key.sizes() == value.sizes() &&
+                         key.size(0) > 0 && key.size(1) > 0 && key.size(2) == query.size(2) &&
+                         query.size(1) % key.size(0) == 0;
+  if (!shapes_ok || query.scalar_type() != torch::kBFloat16 ||
+      !kernel_applies(query, {key}, {value})) {
+    return grouped_attention(query, key, value, causal_offset);
+  }
+  const int64_t rows = query.size(0);
+  torch::Tensor out = torch::empty({rows, query.size(1) * query.size(2)}, query.options());
+  // Causal rows grow longer down the prompt: taken first, last, second, second to last, ..., each
+  // thread's contiguous chunk of ranks holds about as many keys as the other's.
+  const auto short_and_long = [rows, causal_offset](int64_t rank) {
+    if (causal_offset < 0) return rank;
+    return rank % 2 == 0 ? rank / 2 : rows - 1 - rank / 2;
+  };
+  run_kernel<at::BFloat16>(query, short_and_long,
+                           PromptKeys{key, value, causal_offset, key.size(0)}, out);
   return out;
 }
 

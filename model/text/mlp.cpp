@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "layers/bf16_silu.h"
 #include "layers/kernel_threads.h"
 
 namespace slowfast {
@@ -11,15 +12,17 @@ namespace {
 
 // Rows per block: about 4M intermediate activations (8 MB in bfloat16).
 constexpr int64_t kIntermediateElementsPerBlock = int64_t{1} << 22;
-// Up to this many rows (a decode step's answers) the activation runs row by row on the kernel
-// threads: libtorch's own loops took about 150 us a layer for 8 rows of Qwen's 4,864, 3.7 ms of
-// an eight-answer step (now 2.0). Row by row, a row's values also go through the same vector and
-// scalar code however many rows are in the step (libtorch vectorises the flat tensor, whose tail
-// depends on the row count when the width is not a multiple of the vector).
+// Up to this many float32 rows (a decode step's answers) the activation runs row by row on the
+// kernel threads: libtorch's own loops took about 150 us a layer for 8 rows of Qwen's 4,864. Row
+// by row, a row's values also go through the same vector and scalar code however many rows are in
+// the step (libtorch vectorises the flat tensor, whose tail depends on the row count when the
+// width is not a multiple of the vector).
 constexpr int64_t kRowwiseActivationRows = 64;
 
 // gate = silu(gate) * up, in place. gate, up: [R, I]
 void silu_multiply(torch::Tensor& gate, const torch::Tensor& up) {
+  // bfloat16, any row count: one pass per value, the same values for a row alone or in a batch.
+  if (bf16_silu_multiply_applies(gate, up)) return bf16_silu_multiply_(gate, up);
   if (gate.size(0) == 1 || gate.size(0) > kRowwiseActivationRows || !gate.is_cpu()) {
     torch::silu_(gate);
     gate.mul_(up);

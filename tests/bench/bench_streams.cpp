@@ -5,14 +5,15 @@
 //   (b) the demo model (model/demo), its own answer lengths.
 // Each stream slides a 16-frame window by 4 frames: it encodes its 4 new frames one at a time
 // (frame-encode latency), then answers the window (window latency: the window's last frame in ->
-// answer). The streams of a run share 2 windows each, taken by whichever stream is ready first,
-// so a starved stream answers fewer (min_stream_share = the least-served stream's windows over
-// the mean). Per N it prints aggregate decode tokens/s, windows/s, p50/p95 window latency, p95
-// frame-encode latency, each stream's share and the peak RSS; then, on (a), one stream encoding
-// while 3 others generate against that stream encoding alone. The last line is one JSON object
-// of model (a)'s figures. First it prints what bf16_gemv's products cost at 1, 4 and 8 rows on
-// each of its paths (dpbf16, fma), and a prefill's products through oneDNN and bf16_gemm,
-// measured in the same run.
+// answer). A run's clock starts once every stream holds its first window's 12 older frames, and
+// one short answer before the first run takes the model's first-use costs out of the runs. The
+// streams of a run share 2 windows each, taken by whichever stream is ready first, so a starved
+// stream answers fewer (min_stream_share = the least-served stream's windows over the mean). Per N
+// it prints aggregate decode tokens/s, windows/s, p50/p95 window latency, p95 frame-encode latency,
+// each stream's share and the peak RSS; then, on (a), one stream encoding while 3 others generate
+// against that stream encoding alone. The last line is one JSON object of model (a)'s figures.
+// First it prints what bf16_gemv's products cost at 1, 4 and 8 rows on each of its paths (dpbf16,
+// fma), and a prefill's products through oneDNN and bf16_gemm, measured in the same run.
 //
 // usage: bench_streams MAKE_RANDOM_CHECKPOINT [WORK_DIR]   (SLOWFAST_SOURCE_ROOT for model/demo;
 // SLOWFAST_BENCH_THREADS for the intra-op threads, SLOWFAST_BENCH_STREAMS="1,4" for some counts,
@@ -139,18 +140,21 @@ RunFigures run_streams(const std::shared_ptr<const slowfast::Model>& model, int 
   std::vector<int> answered(streams, 0);
   std::vector<int64_t> tokens(streams, 0), cache_bytes(streams, 0);
   reset_peak_rss();
-  const slowfast::SchedulerStats before = slowfast::scheduler_stats(*model);
-  const auto start = Clock::now();
+  // The run starts once every stream holds its first window's older frames, which arrived
+  // before it (encoding them is not part of the run's time).
+  std::atomic<int> streams_ready{0};
+  std::atomic<bool> run_started{false};
   std::vector<std::thread> threads;
   for (int s = 0; s < streams; ++s) {
     threads.emplace_back([&, s] {
       slowfast::Session session(model);
       std::vector<slowfast::FrameFeatures> window;
       int next_frame = 0;
-      // The first window's older frames arrived before the run.
       while (static_cast<int>(window.size()) < kWindowFrames - kHopFrames) {
         window.push_back(encode_one(*model, s, next_frame++, nullptr));
       }
+      streams_ready++;
+      while (!run_started.load()) std::this_thread::sleep_for(std::chrono::microseconds(200));
       slowfast::GenerationParams params;
       params.max_new_tokens = max_new_tokens;
       params.temperature = 0;
@@ -168,6 +172,11 @@ RunFigures run_streams(const std::shared_ptr<const slowfast::Model>& model, int 
       cache_bytes[s] = slowfast::session_cache_bytes(session);
     });
   }
+  while (streams_ready.load() < streams)
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  const slowfast::SchedulerStats before = slowfast::scheduler_stats(*model);
+  const auto start = Clock::now();
+  run_started = true;
   for (auto& thread : threads) thread.join();
   const double wall = seconds_since(start);
   figures.peak_rss = proc_status_bytes("VmHWM:");
@@ -211,6 +220,18 @@ void print_run(const RunFigures& f) {
       f.p95_encode_ms, shares.c_str(), f.min_stream_share, f.mean_batch, f.peak_rss / 1e9,
       f.step_tokens_per_s, f.prefill_seconds);
   std::fflush(stdout);
+}
+
+// One short answer before any run: the first touches of the weights' pages, the allocator's
+// first blocks and the kernel threads' start would otherwise fall in the one-stream run.
+void warm_up(const std::shared_ptr<const slowfast::Model>& model) {
+  std::vector<slowfast::FrameFeatures> window;
+  for (int i = 0; i < kWindowFrames; ++i) window.push_back(encode_one(*model, 0, i, nullptr));
+  slowfast::Session session(model);
+  slowfast::GenerationParams params;
+  params.max_new_tokens = 8;
+  params.temperature = 0;
+  session.answer(window, slowfast::kDefaultPrompt, params);
 }
 
 // One stream encoding 32 frames one at a time: alone, then while `busy` other streams generate
@@ -400,6 +421,7 @@ int main(int argc, char** argv) {
         options.weights_in_memory = std::atoi(in_memory) != 0;
       }
       const auto model = slowfast::Model::load(options);
+      warm_up(model);
       std::printf(
           "%s: max batch %d, %d intra-op threads, %d-frame windows every %d frames, %d windows "
           "per stream, weights %s\n",

@@ -1,5 +1,6 @@
 // Grouped-query attention: head mapping, causal mask, scale, blocking, against a per-head loop;
-// the decode-step attention over several caches against the same loop and against each row alone.
+// the decode-step attention over several caches against the same loop and against each row alone;
+// a bfloat16 prompt's attention through the decode kernel, row by row.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -185,6 +186,77 @@ TEST(TextDecodeAttention, RejectsCachesThatDoNotMatchTheQueries) {
   EXPECT_THROW(
       decode_attention(queries, {kv, torch::randn({2, 0, 8})}, {kv, torch::randn({2, 0, 8})}),
       Error);  // an empty cache
+}
+
+bool attention_kernel_used() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
+}
+
+// A prompt of 40 rows continuing a cache of 5 positions (Qwen2-0.5B's 14 heads over 2, D = 64),
+// the keys and values views of a longer cache as in a prefill.
+struct PromptCase {
+  torch::Tensor query, key, value;
+};
+
+PromptCase prompt_case(torch::ScalarType dtype) {
+  PromptCase prompt;
+  prompt.query = test::random_tensor({40, 14, 64}, 80).to(dtype);
+  prompt.key = test::random_tensor({2, 60, 64}, 81).to(dtype).narrow(1, 0, 45);
+  prompt.value = test::random_tensor({2, 60, 64}, 82).to(dtype).narrow(1, 0, 45);
+  return prompt;
+}
+
+TEST(TextPromptAttention, EachRowIsWhatADecodeStepComputesForIt) {
+  if (!attention_kernel_used()) GTEST_SKIP() << "no AVX512: prompts take grouped_attention()";
+  const PromptCase prompt = prompt_case(torch::kBFloat16);
+  for (const int64_t offset : {int64_t{5}, kAttendAllKeys}) {
+    SCOPED_TRACE("causal offset " + std::to_string(offset));
+    const torch::Tensor out = prompt_attention(prompt.query, prompt.key, prompt.value, offset);
+    ASSERT_EQ(out.sizes(), (std::vector<int64_t>{40, 14 * 64}));
+    ASSERT_EQ(out.scalar_type(), torch::kBFloat16);
+    for (int64_t row = 0; row < 40; ++row) {
+      const int64_t visible = offset < 0 ? 45 : offset + row + 1;
+      const torch::Tensor step =
+          decode_attention(prompt.query.narrow(0, row, 1), {prompt.key.narrow(1, 0, visible)},
+                           {prompt.value.narrow(1, 0, visible)});
+      EXPECT_TRUE(torch::equal(out.narrow(0, row, 1), step)) << "row " << row;
+    }
+  }
+}
+
+TEST(TextPromptAttention, Bfloat16StaysWithinItsRoundingOfTheFloat64Reference) {
+  const PromptCase prompt = prompt_case(torch::kBFloat16);
+  for (const int64_t offset : {int64_t{5}, kAttendAllKeys}) {
+    const torch::Tensor out = prompt_attention(prompt.query, prompt.key, prompt.value, offset);
+    const torch::Tensor expected =
+        reference_attention(prompt.query, prompt.key, prompt.value, offset);
+    for (int64_t row = 0; row < 40; ++row) {
+      const torch::Tensor want = expected.narrow(0, row, 1);
+      const double error =
+          (out.narrow(0, row, 1).to(torch::kFloat64) - want).norm().item<double>() /
+          want.norm().item<double>();
+      // The result's one rounding to bfloat16 (2^-9 relative) and float32 sums.
+      EXPECT_LT(error, 4e-3) << "row " << row << ", causal offset " << offset;
+    }
+  }
+}
+
+TEST(TextPromptAttention, ThreadsDoNotChangeTheResult) {
+  const PromptCase prompt = prompt_case(torch::kBFloat16);
+  const torch::Tensor all = prompt_attention(prompt.query, prompt.key, prompt.value, 5);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const torch::Tensor one_thread = prompt_attention(prompt.query, prompt.key, prompt.value, 5);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one_thread, all));
+}
+
+TEST(TextPromptAttention, Float32KeepsGroupedAttention) {
+  const PromptCase prompt = prompt_case(torch::kFloat32);
+  EXPECT_TRUE(torch::equal(prompt_attention(prompt.query, prompt.key, prompt.value, 5),
+                           grouped_attention(prompt.query, prompt.key, prompt.value, 5)));
 }
 
 }  // namespace
