@@ -37,15 +37,6 @@ const std::vector<float>& silu_table() {
   return table;
 }
 
-bool avx512_supported() {
-  static const bool supported = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
-  }();
-  return supported;
-}
-
 void silu_multiply_scalar(uint16_t* gate, const uint16_t* up, int64_t count, const float* table) {
   for (int64_t i = 0; i < count; ++i) {
     uint32_t up_bits = uint32_t{up[i]} << 16;

@@ -1,7 +1,7 @@
 // What the AVX512 kernels (layers/bf16_gemv, layers/bf16_gemm, layers/bf16_silu,
-// text/decode_attention) share: turning a run-time count into a template argument, the
-// flush-to-zero mode that makes float32 FMAs round like vdpbf16ps, bfloat16 to float32 and back,
-// and the sum of a register's lanes.
+// text/decode_attention, text/rms_norm) share: whether the CPU has AVX512, turning a run-time
+// count into a template argument, the flush-to-zero mode that makes float32 FMAs round like
+// vdpbf16ps, bfloat16 to float32 and back, and the sum of a register's lanes.
 #pragma once
 
 #include <immintrin.h>
@@ -10,6 +10,17 @@
 #include <type_traits>
 
 namespace slowfast {
+
+// True when the CPU executes AVX512 F, BW and VL, which these kernels are written for. Checked
+// once.
+inline bool avx512_supported() {
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+  }();
+  return supported;
+}
 
 // Calls run(std::integral_constant<int, c>()) with c = count clamped to [1, Max]: a kernel's
 // row or vector count is a template argument, so its accumulators stay in registers.

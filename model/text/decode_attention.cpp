@@ -27,15 +27,6 @@ constexpr int64_t kLanes = 16;
 // Head dimensions up to this many registers (256 values; Qwen2 uses 64 and 128).
 constexpr int64_t kMaxChunks = 16;
 
-bool avx512_supported() {
-  static const bool supported = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
-  }();
-  return supported;
-}
-
 #define SLOWFAST_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
 SLOWFAST_AVX512 inline __m512 load_lanes(const float* source, __mmask16 mask) {

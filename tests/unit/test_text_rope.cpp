@@ -75,5 +75,31 @@ TEST(TextRope, Bfloat16TablesAreRoundedFloat32Tables) {
   EXPECT_TRUE(torch::equal(bf16.sin, f32.sin.to(torch::kBFloat16)));
 }
 
+// libtorch's ops for the rotation, which the bfloat16 kernel must equal bit for bit.
+torch::Tensor rope_by_ops(const torch::Tensor& x, const RopeTables& tables) {
+  const int64_t half = x.size(-1) / 2;
+  const torch::Tensor rotated_half =
+      torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return x * tables.cos.unsqueeze(1) + rotated_half * tables.sin.unsqueeze(1);
+}
+
+TEST(TextRope, Bfloat16RotationEqualsLibtorchsOps) {
+  c10::InferenceMode inference;
+  // Decode steps (1 and 8 positions, each its own), a prompt continuing a cache; head sizes of
+  // Qwen2 (64, 128), golden b (8) and one whose half is no multiple of the vector (20).
+  struct Shape {
+    int64_t positions, start, heads, dim;
+  };
+  for (const Shape shape : {Shape{1, 300, 14, 64}, Shape{8, 40, 2, 64}, Shape{171, 5, 14, 64},
+                            Shape{3, 0, 28, 128}, Shape{20, 7, 4, 8}, Shape{9, 2, 3, 20}}) {
+    const RopeTables tables =
+        rope_tables(shape.start, shape.positions, shape.dim, 1e6, torch::kBFloat16, torch::kCPU);
+    const torch::Tensor x =
+        (torch::randn({shape.positions, shape.heads, shape.dim}) * 4).to(torch::kBFloat16);
+    EXPECT_TRUE(torch::equal(apply_rope(x, tables), rope_by_ops(x, tables)))
+        << shape.positions << " positions, " << shape.heads << " heads of " << shape.dim;
+  }
+}
+
 }  // namespace
 }  // namespace slowfast
