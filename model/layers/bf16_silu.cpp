@@ -80,13 +80,14 @@ void bf16_silu_multiply_(torch::Tensor& gate, const torch::Tensor& up) {
   auto* gate_data = reinterpret_cast<uint16_t*>(gate.data_ptr<at::BFloat16>());
   const auto* up_data = reinterpret_cast<const uint16_t*>(up.data_ptr<at::BFloat16>());
   const bool vector = avx512_supported();
-  parallel_chunks(0, gate.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    if (vector) {
-      silu_multiply_avx512(gate_data + begin, up_data + begin, end - begin, table);
-    } else {
-      silu_multiply_scalar(gate_data + begin, up_data + begin, end - begin, table);
-    }
-  });
+  parallel_rows(gate.dim() > 1 ? gate.numel() / gate.size(-1) : 1, 0, gate.numel(), kGrain,
+                [&](int64_t begin, int64_t end) {
+                  if (vector) {
+                    silu_multiply_avx512(gate_data + begin, up_data + begin, end - begin, table);
+                  } else {
+                    silu_multiply_scalar(gate_data + begin, up_data + begin, end - begin, table);
+                  }
+                });
 }
 
 }  // namespace slowfast

@@ -15,7 +15,8 @@ bool bf16_silu_multiply_applies(const torch::Tensor& gate, const torch::Tensor& 
 // gate = silu(gate) * up, in place. Each value is libtorch's bfloat16 silu of its gate value (as
 // its vectorised loop computes it: every value of a row whose length is a multiple of 64) times
 // its up value, the exact product rounded once to nearest even. So a value does not depend on the
-// row count, the other rows or the thread count. Elements are split over the kernel threads.
+// row count, the other rows or the thread count. Elements are split over the threads as
+// parallel_rows() (layers/kernel_threads.h) splits a kernel's rows.
 void bf16_silu_multiply_(torch::Tensor& gate, const torch::Tensor& up);
 
 }  // namespace slowfast

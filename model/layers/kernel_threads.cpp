@@ -192,6 +192,15 @@ class KernelThreads {
 
 }  // namespace
 
+void parallel_rows(int64_t rows, int64_t begin, int64_t end, int64_t grain,
+                   const std::function<void(int64_t, int64_t)>& body) {
+  if (rows > kKernelThreadRows) {
+    at::parallel_for(begin, end, grain, body);
+  } else {
+    parallel_chunks(begin, end, grain, body);
+  }
+}
+
 void set_loop_gate(std::function<void()> gate) {
   loop_gate = std::move(gate);
 }

@@ -19,6 +19,14 @@ namespace slowfast {
 void parallel_chunks(int64_t begin, int64_t end, int64_t grain,
                      const std::function<void(int64_t, int64_t)>& body);
 
+// parallel_chunks() for kernels that serve decode steps and prompts alike, over `rows` rows: up to
+// kKernelThreadRows (a decode step's) on the kernel threads; more (a prompt's) on libtorch's
+// intra-op threads, which the prompt's matrix products before and after the loop use too. A
+// kernel worker spinning after the loop would take a core from those products for up to 1 ms.
+constexpr int64_t kKernelThreadRows = 64;
+void parallel_rows(int64_t rows, int64_t begin, int64_t end, int64_t grain,
+                   const std::function<void(int64_t, int64_t)>& body);
+
 // The calling thread's loop gate: a function that its parallel_chunks() loops, and the decoder
 // between layers (pass_loop_gate()), call before they start, and that may wait there for more
 // urgent work on other threads. The scheduler's decode thread waits at it while a vision call

@@ -268,7 +268,7 @@ struct CachedHead {
 };
 
 // queries [R, heads, D] -> out [R, heads * D]: every (row, key/value head) item through
-// attend_group(), the items split over the kernel threads. Row `rank` of the work is
+// attend_group(), the items split over the threads (parallel_rows). Row `rank` of the work is
 // row_at(rank), so that a caller can spread long and short rows over the threads' contiguous
 // chunks; cached(row, kv_head) says what the item attends to.
 template <typename T, typename RowAt, typename Cached>
@@ -283,7 +283,7 @@ void run_kernel(const torch::Tensor& queries, const RowAt& row_at, const Cached&
   T* out_data = out.data_ptr<T>();
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
 
-  parallel_chunks(0, rows * kv_heads, 1, [&](int64_t begin, int64_t end) {
+  parallel_rows(rows, 0, rows * kv_heads, 1, [&](int64_t begin, int64_t end) {
     Scratch scratch;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t row = row_at(item / kv_heads);

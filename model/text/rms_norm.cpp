@@ -19,8 +19,8 @@
 namespace slowfast {
 namespace {
 
-// Rows per chunk of a parallel call: a prompt's rows go to the kernel threads, a decode step's
-// (a few rows of about 1 us each) stay on the calling thread.
+// Rows per chunk of a parallel call (parallel_rows): a prompt's rows are split over the threads, a
+// decode step's (a few rows of about 1 us each) stay on the calling thread.
 constexpr int64_t kRowsPerChunk = 32;
 
 // One row: the same steps as the libtorch ops below, in one pass per step over the row (the
@@ -72,11 +72,12 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
     const auto* scale = reinterpret_cast<const uint16_t*>(weight.data_ptr<at::BFloat16>());
     auto* target = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
     const auto eps = static_cast<float>(eps_);
-    parallel_chunks(0, x.numel() / dim, kRowsPerChunk, [&](int64_t begin, int64_t end) {
-      for (int64_t row = begin; row < end; ++row) {
-        normalise_row(in + row * dim, scale, dim, eps, target + row * dim);
-      }
-    });
+    parallel_rows(x.numel() / dim, 0, x.numel() / dim, kRowsPerChunk,
+                  [&](int64_t begin, int64_t end) {
+                    for (int64_t row = begin; row < end; ++row) {
+                      normalise_row(in + row * dim, scale, dim, eps, target + row * dim);
+                    }
+                  });
     return out;
   }
   const torch::Tensor x32 = x.to(torch::kFloat32);

@@ -18,8 +18,8 @@
 namespace slowfast {
 namespace {
 
-// Positions per chunk of a parallel call: a prompt's go to the kernel threads, a decode step's
-// stay on the calling thread.
+// Positions per chunk of a parallel call (parallel_rows): a prompt's are split over the threads, a
+// decode step's stay on the calling thread.
 constexpr int64_t kPositionsPerChunk = 16;
 
 #define SLOWFAST_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
@@ -105,7 +105,7 @@ torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables) {
     const auto* cos = reinterpret_cast<const uint16_t*>(tables.cos.data_ptr<at::BFloat16>());
     const auto* sin = reinterpret_cast<const uint16_t*>(tables.sin.data_ptr<at::BFloat16>());
     auto* target = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
-    parallel_chunks(0, x.size(0), kPositionsPerChunk, [&](int64_t begin, int64_t end) {
+    parallel_rows(x.size(0), 0, x.size(0), kPositionsPerChunk, [&](int64_t begin, int64_t end) {
       for (int64_t position = begin; position < end; ++position) {
         rotate_position(in + position * heads * dim, cos + position * dim, sin + position * dim,
                         heads, dim, target + position * heads * dim);
