@@ -52,11 +52,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void silu_multiply_avx512(u
                                                                                int64_t count,
                                                                                const float* table) {
   for (int64_t i = 0; i < count; i += 16) {
-    const int64_t left = count - i;
-    const auto mask = static_cast<__mmask16>(left >= 16 ? 0xffff : (1u << left) - 1);
+    const __mmask16 mask = lane_mask(count - i);
     const __m512i index = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, gate + i));
     const __m512 silu = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, index, table, 4);
-    const __m512 product = _mm512_mul_ps(silu, widen_bf16(_mm256_maskz_loadu_epi16(mask, up + i)));
+    const __m512 product = _mm512_mul_ps(silu, load_widened(mask, up + i));
     _mm256_mask_storeu_epi16(gate + i, mask, round_bf16(product));
   }
 }
@@ -80,14 +79,14 @@ void bf16_silu_multiply_(torch::Tensor& gate, const torch::Tensor& up) {
   auto* gate_data = reinterpret_cast<uint16_t*>(gate.data_ptr<at::BFloat16>());
   const auto* up_data = reinterpret_cast<const uint16_t*>(up.data_ptr<at::BFloat16>());
   const bool vector = avx512_supported();
-  parallel_rows(gate.dim() > 1 ? gate.numel() / gate.size(-1) : 1, 0, gate.numel(), kGrain,
-                [&](int64_t begin, int64_t end) {
-                  if (vector) {
-                    silu_multiply_avx512(gate_data + begin, up_data + begin, end - begin, table);
-                  } else {
-                    silu_multiply_scalar(gate_data + begin, up_data + begin, end - begin, table);
-                  }
-                });
+  const int64_t rows = gate.dim() > 1 && gate.size(-1) > 0 ? gate.numel() / gate.size(-1) : 1;
+  parallel_rows(rows, 0, gate.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    if (vector) {
+      silu_multiply_avx512(gate_data + begin, up_data + begin, end - begin, table);
+    } else {
+      silu_multiply_scalar(gate_data + begin, up_data + begin, end - begin, table);
+    }
+  });
 }
 
 }  // namespace slowfast

@@ -1,7 +1,8 @@
 // What the AVX512 kernels (layers/bf16_gemv, layers/bf16_gemm, layers/bf16_silu,
-// text/decode_attention, text/rms_norm) share: whether the CPU has AVX512, turning a run-time
-// count into a template argument, the flush-to-zero mode that makes float32 FMAs round like
-// vdpbf16ps, bfloat16 to float32 and back, and the sum of a register's lanes.
+// text/decode_attention, text/rms_norm, text/rope) share: whether the CPU has AVX512, turning a
+// run-time count into a template argument, the flush-to-zero mode that makes float32 FMAs round
+// like vdpbf16ps, masked loads of bfloat16 widened to float32 and rounding back, and the sum of a
+// register's lanes.
 #pragma once
 
 #include <immintrin.h>
@@ -48,6 +49,17 @@ class FlushDenormals {
 // bfloat16 -> float32 is a shift into the high half.
 __attribute__((target("avx512f"))) inline __m512 widen_bf16(__m256i values) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(values), 16));
+}
+
+// The first min(count, 16) lanes of a register.
+inline __mmask16 lane_mask(int64_t count) {
+  return static_cast<__mmask16>(count >= 16 ? 0xffff : (1u << count) - 1);
+}
+
+// The `mask` lanes of the bfloat16 values at `source`, widened to float32; zeros elsewhere.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 load_widened(
+    __mmask16 mask, const void* source) {
+  return widen_bf16(_mm256_maskz_loadu_epi16(mask, source));
 }
 
 // float32 -> bfloat16, to nearest even, NaN as 0x7fc0: what at::BFloat16(float) does.

@@ -33,10 +33,9 @@ SLOWFAST_AVX512 inline __m512 load_lanes(const float* source, __mmask16 mask) {
   return _mm512_maskz_loadu_ps(mask, source);
 }
 
-// bfloat16 is the upper half of a float32: widen and shift.
+// bfloat16, widened to float32.
 SLOWFAST_AVX512 inline __m512 load_lanes(const at::BFloat16* source, __mmask16 mask) {
-  const __m256i raw = _mm256_maskz_loadu_epi16(mask, source);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+  return load_widened(mask, source);
 }
 
 inline void store_value(float* target, float value) {

@@ -33,18 +33,18 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void normalise_row(const ui
                                                                         uint16_t* out) {
   __m512 squares = _mm512_setzero_ps();
   for (int64_t j = 0; j < dim; j += 16) {
-    const auto mask = static_cast<__mmask16>(dim - j >= 16 ? 0xffff : (1u << (dim - j)) - 1);
-    const __m512 v = widen_bf16(_mm256_maskz_loadu_epi16(mask, x + j));
+    const __mmask16 mask = lane_mask(dim - j);
+    const __m512 v = load_widened(mask, x + j);
     squares = _mm512_add_ps(squares, _mm512_mul_ps(v, v));
   }
   const float variance = sum_lanes(squares) / static_cast<float>(dim);
   const __m512 inverse_rms = _mm512_set1_ps(1.0f / std::sqrt(variance + eps));
   for (int64_t j = 0; j < dim; j += 16) {
-    const auto mask = static_cast<__mmask16>(dim - j >= 16 ? 0xffff : (1u << (dim - j)) - 1);
-    const __m512 v = widen_bf16(_mm256_maskz_loadu_epi16(mask, x + j));
+    const __mmask16 mask = lane_mask(dim - j);
+    const __m512 v = load_widened(mask, x + j);
     // Rounded to bfloat16 before the scale, as the original casts back before multiplying.
     const __m512 normalised = widen_bf16(round_bf16(_mm512_mul_ps(v, inverse_rms)));
-    const __m512 scale = widen_bf16(_mm256_maskz_loadu_epi16(mask, weight + j));
+    const __m512 scale = load_widened(mask, weight + j);
     _mm256_mask_storeu_epi16(out + j, mask, round_bf16(_mm512_mul_ps(scale, normalised)));
   }
 }
@@ -64,7 +64,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& op
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   // bfloat16 on AVX512: one kernel instead of eight libtorch ops and their temporaries (about
-  // 40 us a norm at one row, 49 norms a decode step).
+  // 20 us a norm at one row, 49 norms a decode step).
   if (fused_applies(x, weight)) {
     torch::Tensor out = torch::empty_like(x);
     const int64_t dim = weight.numel();
